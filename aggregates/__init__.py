@@ -1,0 +1,1 @@
+"""The domain: aggregates and their rules. No I/O here."""

@@ -1,0 +1,33 @@
+"""The aggregate base: events are pydantic models from `events`, state changes in `when`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatchmethod
+from uuid import UUID
+
+from eventsourcing.domain import BaseAggregate
+
+from events.base import Actor, DomainEvent, utcnow
+
+
+class DomainError(Exception):
+    """A broken domain rule; the message is meant for the person who asked."""
+
+
+class LeadAggregate(BaseAggregate[UUID]):
+    """Base for every LEAD aggregate."""
+
+    def __init__(self) -> None:
+        """State is set by `when`, one event at a time, so replay and live use agree."""
+
+    @singledispatchmethod
+    def when(self, event: DomainEvent) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {type(event).__name__}")
+
+
+def occurred(at: datetime | None) -> datetime:
+    return at if at is not None else utcnow()
+
+
+__all__ = ["Actor", "DomainError", "LeadAggregate", "occurred"]

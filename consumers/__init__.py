@@ -1,0 +1,1 @@
+"""faust-streaming agents: consume Kafka, drive projections, dead-letter what fails."""

@@ -1,0 +1,58 @@
+"""The faust app and its agent. Built by the composition root; nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from consumers.deadletter import deadletter_record
+from consumers.projector import Projector
+from events.topics import DEADLETTER, EVENTS
+
+log = logging.getLogger(__name__)
+
+
+def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
+               web_port: int = 6066) -> faust.App:
+    app = faust.App(
+        app_id,
+        broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
+        store="memory://",
+        topic_allow_declare=False,  # the project creates its topics with explicit settings
+        topic_disable_leader=True,
+        web_enabled=False,
+        web_port=web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_every=500,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        producer_acks=-1,
+    )
+    events = app.topic(EVENTS, key_type=bytes, value_type=bytes,
+                       key_serializer="raw", value_serializer="raw")
+    deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes,
+                           key_serializer="raw", value_serializer="raw")
+
+    @app.agent(events, name="lead-projections")
+    async def project(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            try:
+                changes = projector.changes(event.value)
+            except Exception as exc:  # a poison message: dead-letter it and carry on
+                log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition,
+                            msg.offset, exc)
+                delivery = await deadletter.send(
+                    key=msg.key,
+                    value=deadletter_record(
+                        consumer=app_id, topic=msg.topic, partition=msg.partition,
+                        offset=msg.offset, key=msg.key, value=event.value, error=exc),
+                )
+                await delivery  # on the dead-letter topic before its offset is recorded
+                await projector.skip(msg.topic, msg.partition, msg.offset)
+                continue
+            await projector.store(msg.topic, msg.partition, msg.offset, changes)
+
+    return app

@@ -1,0 +1,1 @@
+"""The published contract: domain events, the CloudEvents envelope, topic names."""

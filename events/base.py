@@ -1,0 +1,133 @@
+"""What every domain event carries, and how it plugs into `eventsourcing` aggregates.
+
+Events are frozen pydantic models. They are also the stored events: the mapper in
+``infra.mapper`` writes ``model_dump`` and reads back through ``model_validate``
+after running the ``upcast_vN_vN+1`` class methods, so old stored versions keep
+loading. The aggregate supplies the state change through its ``when`` method.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+from uuid import UUID
+
+from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+# Namespace for event ids: the id of an event is a function of its aggregate and
+# version, so a republished event keeps its id and consumers can deduplicate.
+EVENT_ID_NAMESPACE = UUID("5f0e7c7e-2f4e-4a43-9a53-6d1c1c7a0e11")
+
+
+class Role(StrEnum):
+    OFFICER = "officer"
+    COMMUNITY_PARTNER = "community_partner"
+    CASE_MANAGER = "case_manager"
+    PROJECT_MANAGER = "project_manager"
+    LIAISON_PROSECUTOR = "liaison_prosecutor"
+    PUBLIC_DEFENDER = "public_defender"
+    EVALUATOR = "evaluator"
+    AUDITOR = "auditor"
+    ADMINISTRATOR = "administrator"
+    SYSTEM = "system"
+
+
+class Actor(BaseModel):
+    """Who did it: accountability needs the person, their role and their organisation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    principal: str = Field(min_length=1, max_length=200)
+    role: Role
+    organisation: str = Field(min_length=1, max_length=200)
+
+
+class Mutable(Protocol):
+    def when(self, event: DomainEvent) -> None: ...
+
+
+def upcast(cls: type[Any], state: dict[str, Any]) -> None:
+    """Bring an event's stored state up to its class's current version, in place."""
+    class_version = getattr(cls, "class_version", 1)
+    from_version = state.pop("class_version", 1)
+    while from_version < class_version:
+        getattr(cls, f"upcast_v{from_version}_v{from_version + 1}")(state)
+        from_version += 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
+    """Base of every event: aggregate bookkeeping, actor and the two times."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The contract's name for the event (CloudEvents `type` is built from it).
+    event_type: ClassVar[str] = ""
+    class_version: ClassVar[int] = 1
+
+    originator_id: UUID
+    originator_version: int
+    timestamp: AwareDatetime  # when it was recorded
+    actor: Actor
+    occurred_at: AwareDatetime  # when it happened in the world
+    person_id: UUID | None = None
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        return utcnow()
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.when(self)
+
+    @property
+    def event_id(self) -> UUID:
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.originator_id}:{self.originator_version}")
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    @property
+    def partition_key(self) -> str:
+        """Everything about a person shares their key, so it stays in order."""
+        return str(self.person_id or self.originator_id)
+
+    @classmethod
+    def cloudevent_type(cls) -> str:
+        return f"org.lead.{cls.event_type}.v{cls.class_version}"
+
+    def payload(self) -> dict[str, Any]:
+        """The event's data as published: its fields less the store's bookkeeping."""
+        data = self.model_dump(
+            mode="json",
+            exclude={"originator_topic", "originator_id", "originator_version", "timestamp"},
+        )
+        data["aggregate_id"] = str(self.originator_id)
+        data["aggregate_version"] = self.originator_version
+        data["recorded_at"] = self.timestamp.isoformat()
+        return data
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], version: int) -> DomainEvent:
+        """Rebuild the event from published data of the given version (upcasting it)."""
+        state = dict(data)
+        state["originator_id"] = state.pop("aggregate_id")
+        state["originator_version"] = state.pop("aggregate_version")
+        state["timestamp"] = state.pop("recorded_at")
+        state["class_version"] = version
+        upcast(cls, state)
+        return cls.model_validate(state)
+
+
+class CreationEvent(DomainEvent, CanInitAggregate[UUID]):
+    """The first event of an aggregate: also names the aggregate's class."""
+
+    # Names the aggregate's class in the store; not published, so blank when an
+    # event is rebuilt from a CloudEvent (consumers never re-create aggregates).
+    originator_topic: str = ""

@@ -1,0 +1,82 @@
+"""CloudEvents 1.0 structured-mode JSON: the form every message on the bus takes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from events.base import DomainEvent
+
+CONTENT_TYPE = "application/cloudevents+json"
+SEQUENCE_DIGITS = 20  # zero-padded so that string order is store order
+
+
+class EnvelopeError(ValueError):
+    """A message is not a CloudEvent this backend understands."""
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvent as published: `id`, `source`, `type`, `subject`, `time`, `sequence`."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: str = Field("1.0", pattern=r"^1\.0$")
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: AwareDatetime | None = None
+    datacontenttype: str = "application/json"
+    sequence: str | None = Field(None, pattern=r"^\d+$")
+    data: dict[str, Any]
+
+    @property
+    def position(self) -> int:
+        if self.sequence is None:
+            raise EnvelopeError("the CloudEvent has no 'sequence' extension")
+        return int(self.sequence)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CloudEvent:
+        try:
+            return cls.model_validate_json(raw)
+        except ValueError as exc:
+            raise EnvelopeError(f"not a CloudEvent: {exc}") from None
+
+
+def envelope(event: DomainEvent, *, position: int, source: str) -> CloudEvent:
+    """Wrap a stored domain event for the bus; `position` is the store's global position."""
+    return CloudEvent(
+        id=str(event.event_id),
+        source=source,
+        type=event.cloudevent_type(),
+        subject=str(event.person_id) if event.person_id else None,
+        time=event.occurred_at,
+        sequence=str(position).zfill(SEQUENCE_DIGITS),
+        data=event.payload(),
+    )
+
+
+def decode(message: CloudEvent) -> DomainEvent:
+    """The domain event inside a CloudEvent, upcast to the version this code reads."""
+    from events.registry import parse_type
+
+    cls, version = parse_type(message.type)
+    try:
+        return cls.from_payload(message.data, version)
+    except (KeyError, ValueError) as exc:
+        raise EnvelopeError(f"{message.type} {message.id}: bad data: {exc}") from None
+
+
+def subject_uuid(message: CloudEvent) -> UUID | None:
+    return UUID(message.subject) if message.subject else None
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()

@@ -1,0 +1,84 @@
+"""The composition root: the one place that wires settings, stores, Kafka and the domain."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from functools import cached_property
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI
+from psycopg_pool import ConnectionPool
+
+from infra.kafka_admin import ensure_topics
+from infra.projection_store import ensure_tables
+from infra.relay import OutboxRelay, RelayPosition, make_producer
+from infra.settings import Settings
+from projections.base import Projection
+from projections.referrals import ReferralsProjection
+from services.application import LeadApplication
+
+
+class Container:
+    """Builds each part on demand; building it connects, importing this module does not."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def application(self) -> LeadApplication:
+        return LeadApplication(env=self.settings.eventsourcing_env())
+
+    @cached_property
+    def projections(self) -> list[Projection]:
+        return [ReferralsProjection()]
+
+    def prepare(self) -> None:
+        """Create topics and tables that are missing (idempotent)."""
+        ensure_topics(self.settings)
+        with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
+            ensure_tables(conn, self.projections)
+        _ = self.application  # creates the event store's tables
+
+    def relay(self) -> OutboxRelay:
+        app = self.application
+        return OutboxRelay(
+            app.recorder,
+            app.mapper,
+            make_producer(self.settings.bootstrap_servers),
+            RelayPosition(self.settings.dsn),
+            source=f"urn:lead:site:{self.settings.site_id}",
+            batch_size=self.settings.relay_batch_size,
+            idle_seconds=self.settings.relay_idle_seconds,
+        )
+
+    def consumer_app(self) -> Any:
+        from consumers.app import create_app
+        from consumers.projector import Projector
+
+        return create_app(
+            app_id=self.settings.consumer_group,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            projector=Projector(self.settings.dsn, self.projections),
+            web_port=self.settings.consumer_web_port,
+        )
+
+    def api(self) -> FastAPI:
+        from services.api import create_api
+
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.settings.dsn, min_size=1, max_size=10, open=False,
+            kwargs={"autocommit": True},
+        )
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            pool.open(wait=True)
+            try:
+                yield
+            finally:
+                pool.close()
+                self.application.close()
+
+        return create_api(self.application, pool, lifespan=lifespan)

@@ -1,0 +1,51 @@
+"""Creates the project's topics with explicit partitions, replication and retention."""
+
+from __future__ import annotations
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from events.topics import TOPICS
+from infra.settings import Settings
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create the topics that are missing; returns the names it created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+                topic_configs={
+                    **spec.config,
+                    "min.insync.replicas": str(settings.topic_min_insync_replicas),
+                },
+            )
+            for spec in TOPICS
+            if spec.name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def describe_topics(settings: Settings) -> dict[str, int]:
+    """Topic name -> partition count, for `lead infra status`."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    try:
+        wanted = {spec.name for spec in TOPICS}
+        return {
+            t["topic"]: len(t["partitions"])
+            for t in admin.describe_topics()
+            if t["topic"] in wanted
+        }
+    finally:
+        admin.close()

@@ -1,0 +1,111 @@
+"""Writes projection rows and the Kafka position they came from in one transaction.
+
+A redelivered message (its offset at or below the stored one) changes nothing, and a
+republished event (same aggregate version) is stopped by the row's version guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from projections.base import Delete, Projection, RowChange, Table, Upsert
+
+POSITIONS_DDL = """
+CREATE TABLE IF NOT EXISTS projection_positions (
+    projection text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    "offset" bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (projection, topic, partition)
+)
+"""
+
+
+def table_ddl(table: Table) -> list[sql.Composed]:
+    columns = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))  # type: ignore[arg-type]
+               for name, kind in table.columns.items()]
+    if table.versioned:
+        columns.append(sql.SQL("version integer NOT NULL"))
+    columns.append(sql.SQL("PRIMARY KEY ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, table.primary_key))))
+    statements = [sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(columns))]
+    for index in table.indexes:
+        statements.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{table.name}_{'_'.join(index)}_idx"), sql.Identifier(table.name),
+            sql.SQL(", ").join(map(sql.Identifier, index))))
+    return statements
+
+
+def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projection]) -> None:
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(4242)")
+        conn.execute(POSITIONS_DDL)
+        for projection in projections:
+            for table in projection.tables:
+                for statement in table_ddl(table):
+                    conn.execute(statement)
+
+
+def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
+    if isinstance(change, Delete):
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key)
+        return (sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(change.table), where),
+                list(change.key.values()))
+    assert isinstance(change, Upsert)
+    row = {**change.key, **change.values}
+    if change.version is not None:
+        row["version"] = change.version
+    names = list(row)
+    updates = [n for n in names if n not in change.key]
+    statement = sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT ({key}) ").format(
+        t=sql.Identifier(change.table),
+        cols=sql.SQL(", ").join(map(sql.Identifier, names)),
+        vals=sql.SQL(", ").join(sql.Placeholder() * len(names)),
+        key=sql.SQL(", ").join(map(sql.Identifier, change.key)),
+    )
+    if not updates:
+        statement += sql.SQL("DO NOTHING")
+    else:
+        statement += sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates))
+        if change.version is not None:
+            statement += sql.SQL(" WHERE {t}.version < EXCLUDED.version").format(
+                t=sql.Identifier(change.table))
+    return statement, list(row.values())
+
+
+async def apply_message(
+    conn: psycopg.AsyncConnection[Any],
+    projection: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    changes: Sequence[RowChange],
+) -> bool:
+    """Apply one message's changes; False if this offset was applied already."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            'SELECT "offset" FROM projection_positions '
+            "WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE",
+            (projection, topic, partition),
+        )
+        stored = await cur.fetchone()
+        if stored is not None and stored[0] >= offset:
+            return False
+        for change in changes:
+            statement, params = change_statement(change)
+            await conn.execute(statement, params)
+        await conn.execute(
+            'INSERT INTO projection_positions (projection, topic, partition, "offset") '
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
+            'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
+            (projection, topic, partition, offset),
+        )
+    return True

@@ -1,0 +1,84 @@
+"""One validated settings object for the whole backend (environment prefix ``LEAD_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the backend can be told; read once by the composition root."""
+
+    model_config = SettingsConfigDict(env_prefix="LEAD_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    site_id: str = Field("lead-site", description="Names this site in CloudEvents' source.")
+
+    # External services. When set, nothing local is started for that service.
+    kafka_bootstrap: str | None = None
+    database_url: str | None = None
+
+    # The local stack started by `lead infra up`.
+    data_dir: Path = PROJECT_ROOT / ".lead"
+    cache_dir: Path = PROJECT_ROOT / ".lead" / "cache"
+    kafka_port: int = 59092
+    kafka_controller_port: int = 59093
+    kafka_heap: str = "768m"
+    pg_port: int = 55432
+
+    # Topics.
+    topic_partitions: int = Field(6, ge=1)
+    topic_replication_factor: int = Field(1, ge=1)
+    topic_min_insync_replicas: int = Field(1, ge=1)
+
+    # Processes.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_idle_seconds: float = Field(0.2, gt=0)
+    consumer_group: str = "lead-projections"
+    consumer_web_port: int = 6066
+
+    @field_validator("data_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+
+    @property
+    def local_kafka(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def local_postgres(self) -> bool:
+        return not self.database_url
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        return self.database_url or f"postgresql://lead@127.0.0.1:{self.pg_port}/lead"
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        """The explicit `env` for eventsourcing applications, derived from the DSN."""
+        url = urlsplit(self.dsn)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
+            "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "lead",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": url.username or "lead",
+            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "CREATE_TABLE": "true",
+        }

@@ -1,0 +1,1 @@
+"""Read models: pure functions event -> row changes, their tables, and their queries."""

@@ -1,0 +1,48 @@
+"""The shape every projection has: a name, its tables, and a pure `handle`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from events.base import DomainEvent
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """Insert the row, or update it; `version` guards against applying an older event."""
+
+    table: str
+    key: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    table: str
+    key: dict[str, Any]
+
+
+RowChange = Upsert | Delete
+
+
+@dataclass(frozen=True)
+class Table:
+    """A projection table: its name, column definitions and primary key."""
+
+    name: str
+    columns: dict[str, str]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+    versioned: bool = True
+
+
+class Projection(Protocol):
+    name: str
+    tables: Sequence[Table]
+
+    def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
+        """The row changes this event implies. No I/O."""
+        ...

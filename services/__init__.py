@@ -1,0 +1,1 @@
+"""Use cases (application services) and the entrypoints that drive them: HTTP API, CLI."""

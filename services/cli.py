@@ -1,0 +1,119 @@
+"""The `lead` command line: operators' entrypoint. Each command hands off to the root."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+
+def cmd_infra(args: argparse.Namespace) -> int:
+    from infra import stack
+    from infra.bootstrap import Container
+    from infra.settings import Settings
+
+    settings = Settings()
+    if args.action == "up":
+        stack.up(settings)
+        Container(settings).prepare()
+        print("\n".join(stack.status(settings)))
+    elif args.action == "down":
+        stack.down(settings)
+        print("\n".join(stack.status(settings)))
+    else:
+        print("\n".join(stack.status(settings)))
+    return 0
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    return stop
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from infra.bootstrap import Container
+
+    container = Container()  # keeps the application (and its connection pool) alive
+    relay = container.relay()
+    stop = _stop_event()
+    try:
+        relay.run(stop)
+    finally:
+        relay.producer.close(timeout=10)
+    return 0
+
+
+def cmd_consumers(args: argparse.Namespace) -> int:
+    import faust
+
+    from infra.bootstrap import Container
+
+    container = Container()
+    app = container.consumer_app()
+    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from infra.bootstrap import Container
+    from infra.settings import Settings
+
+    settings = Settings()
+    uvicorn.run(Container(settings).api(), host=args.host or settings.api_host,
+                port=args.port or settings.api_port, log_level="info")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from infra.settings import Settings
+    from infra.supervisor import run
+
+    return run(Settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lead", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    infra = add("infra", cmd_infra, "start, stop or show the local Kafka and PostgreSQL")
+    infra.add_argument("action", choices=["up", "down", "status"])
+    add("relay", cmd_relay, "publish stored events to Kafka (the outbox relay)")
+    consumers = add("consumers", cmd_consumers, "run the faust workers that feed the projections")
+    consumers.add_argument("--loglevel", default="warn",
+                           choices=["crit", "error", "warn", "info", "debug"])
+    api = add("api", cmd_api, "serve the HTTP API")
+    api.add_argument("--host")
+    api.add_argument("--port", type=int)
+    add("run", cmd_run, "start everything in the foreground (what `make run` does)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("kafka", "aiokafka", "faust", "mode", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
