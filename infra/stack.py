@@ -55,3 +55,11 @@ def status(settings: Settings) -> list[str]:
     else:
         lines.append(f"kafka     external {settings.bootstrap_servers}")
     return lines
+
+
+def destroy(settings: Settings) -> None:
+    """Stop the local servers and delete their data (tests start from nothing)."""
+    if settings.local_kafka:
+        LocalKafka(settings).destroy()
+    if settings.local_postgres:
+        LocalPostgres(settings).destroy()

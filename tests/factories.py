@@ -1,0 +1,41 @@
+"""Builders for test data that reads like a real site's."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from events.base import Actor, Role
+
+OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
+
+ACTOR_HEADERS = {
+    "x-lead-principal": OFFICER.principal,
+    "x-lead-role": OFFICER.role.value,
+    "x-lead-organisation": OFFICER.organisation,
+}
+
+
+def referral_body(
+    *, organisation: str = "Seattle PD", pathway: str = "arrest_diversion",
+    person_id: UUID | None = None, n: int = 0,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "pathway": pathway,
+        "referrer": {"principal": "officer.reyes", "organisation": organisation},
+        "incident": {
+            "offense_code": "69.50.4013",
+            "description": "possession of a controlled substance",
+            "nibrs_code": "35A",
+            "place": "3rd Ave & Pine St",
+        },
+        "person": {
+            "given_name": f"Person{n}",
+            "family_name": "Example",
+            "birth_date": "1985-04-02",
+            "race": "prefers_not_to_answer",
+        },
+    }
+    if person_id is not None:
+        body["person_id"] = str(person_id)
+    return body
