@@ -1,0 +1,61 @@
+"""Fixtures for the integration and e2e layers: the real Kafka and PostgreSQL.
+
+They run in `.lead/test` on ports of their own, so a developer's `make run` keeps
+going while the tests run. The stack is started once per session by the same
+`infra` code `lead infra up` uses, from empty data, and stopped at the end.
+LEAD_KAFKA_BOOTSTRAP / LEAD_DATABASE_URL, when set, point the tests at external
+servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from infra import stack
+from infra.bootstrap import Container
+from infra.settings import PROJECT_ROOT, Settings
+
+TEST_ENV = {
+    "LEAD_ENVIRONMENT": "test",
+    "LEAD_SITE_ID": "test-site",
+    "LEAD_DATA_DIR": str(PROJECT_ROOT / ".lead" / "test"),
+    "LEAD_KAFKA_PORT": "59192",
+    "LEAD_KAFKA_CONTROLLER_PORT": "59193",
+    "LEAD_PG_PORT": "55532",
+    "LEAD_API_PORT": "58080",
+    "LEAD_CONSUMER_WEB_PORT": "56066",
+    "LEAD_CONSUMER_GROUP": "lead-projections-test",
+}
+
+
+def make_test_settings(**overrides: str) -> Settings:
+    values = {**TEST_ENV, **overrides}
+    return Settings.model_validate(
+        {k.removeprefix("LEAD_").lower(): v for k, v in values.items()}
+    )
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    return {**os.environ, **TEST_ENV, **overrides}
+
+
+@pytest.fixture(scope="session")
+def settings() -> Iterator[Settings]:
+    settings = make_test_settings()
+    stack.destroy(settings)
+    stack.up(settings)
+    Container(settings).prepare()
+    try:
+        yield settings
+    finally:
+        stack.down(settings)
+
+
+@pytest.fixture(scope="session")
+def container(settings: Settings) -> Iterator[Container]:
+    container = Container(settings)
+    yield container
+    container.application.close()

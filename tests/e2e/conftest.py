@@ -1,0 +1,47 @@
+"""The running backend, as `lead run` starts it: API, relay and consumers as processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from infra.settings import Settings
+from tests.conftest import subprocess_env
+from tests.processes import Proc, wait_until
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    base_url: str
+    api: Proc
+    relay: Proc
+    consumers: Proc
+
+    @property
+    def procs(self) -> tuple[Proc, ...]:
+        return (self.api, self.relay, self.consumers)
+
+
+def api_up(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def backend(settings: Settings) -> Iterator[Backend]:
+    env = subprocess_env()
+    logs = settings.data_dir / "logs"
+    procs = [Proc(name, env, logs) for name in ("api", "relay", "consumers")]
+    backend = Backend(settings, f"http://{settings.api_host}:{settings.api_port}", *procs)
+    try:
+        wait_until(lambda: api_up(backend.base_url), 60, "the API", backend.procs)
+        yield backend
+    finally:
+        for proc in procs:
+            proc.stop()

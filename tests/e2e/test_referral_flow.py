@@ -1,0 +1,123 @@
+"""A referral the whole way: HTTP -> store -> relay -> Kafka -> faust -> projection -> HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from kafka import KafkaProducer
+
+from events.base import EVENT_ID_NAMESPACE
+from events.topics import DEADLETTER, EVENTS
+from tests.e2e.conftest import Backend
+from tests.factories import ACTOR_HEADERS, referral_body
+from tests.kafka_reader import read_all
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def get_when_ready(client: httpx.Client, url: str, backend: Backend) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def ready() -> bool:
+        response = client.get(url)
+        if response.status_code == 200:
+            found.update(response.json())
+            return True
+        assert response.status_code == 404, response.text
+        return False
+
+    wait_until(ready, 60, f"GET {url}", backend.procs)
+    return found
+
+
+def test_a_posted_referral_can_be_read_back_from_the_projection(backend: Backend) -> None:
+    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+        posted = client.post("/v1/referrals", json=referral_body(pathway="community"))
+        assert posted.status_code == 201, posted.text
+        receipt = posted.json()
+        referral = get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
+    assert referral["referral_id"] == receipt["id"]
+    assert referral["person_id"] == receipt["person_id"]
+    assert referral["pathway"] == "community"
+    assert referral["status"] == "received"
+    assert referral["incident"]["nibrs_code"] == "35A"
+    assert referral["position"] == receipt["position"]
+
+
+def count_rows(dsn: str, organisation: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM referrals WHERE referrer_organisation = %s", (organisation,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: Backend) -> None:
+    tag = f"precinct-{uuid.uuid4()}"
+    people = [uuid.uuid4() for _ in range(250)]  # four referrals each: order per person matters
+
+    def post(i: int) -> dict[str, Any]:
+        body = referral_body(organisation=tag, person_id=people[i % len(people)], n=i)
+        response = client.post("/v1/referrals", json=body)
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=30) as client, \
+            ThreadPoolExecutor(8) as pool:
+        receipts = list(pool.map(post, range(1000)))
+    ids = {r["id"] for r in receipts}
+    assert len(ids) == 1000
+
+    dsn = backend.settings.dsn
+    wait_until(lambda: count_rows(dsn, tag) >= 1000, 120, "1,000 rows", backend.procs)
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT referral_id::text FROM referrals WHERE referrer_organisation = %s", (tag,)
+        ).fetchall()
+    assert sorted(r[0] for r in rows) == sorted(ids)  # all of them, each exactly once
+
+    records = [r for r in read_all(backend.settings.bootstrap_servers, EVENTS)
+               if json.loads(r.value)["data"].get("referrer", {}).get("organisation") == tag]
+    events = [r.cloudevent() for r in records]
+    assert len(events) == 1000
+    assert {e.get_id() for e in events} == {
+        str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{i}:1")) for i in ids
+    }
+    per_person: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for record, event in zip(records, events, strict=True):
+        assert record.key == event.get_subject().encode()
+        per_person[event.get_subject()].append((record.offset, int(event.get_extension("sequence"))))
+    assert len(per_person) == 250
+    for seen in per_person.values():
+        in_topic_order = [seq for _, seq in sorted(seen)]
+        assert in_topic_order == sorted(in_topic_order)  # the store's order, per person
+
+
+def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(backend: Backend) -> None:
+    bootstrap = backend.settings.bootstrap_servers
+    marker = f"garbage-{uuid.uuid4()}".encode()
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer.send(EVENTS, key=marker, value=b"{not a cloudevent")
+    producer.flush()
+    producer.close()
+
+    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+        receipt = client.post("/v1/referrals", json=referral_body()).json()
+        get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
+
+    def dead_lettered() -> list[dict[str, Any]]:
+        return [json.loads(r.value) for r in read_all(bootstrap, DEADLETTER) if r.key == marker]
+
+    wait_until(lambda: len(dead_lettered()) > 0, 30, "the dead letter", backend.procs)
+    [letter] = dead_lettered()
+    assert letter["topic"] == EVENTS
+    assert "not a CloudEvent" in letter["error"]
