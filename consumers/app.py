@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
-               web_port: int = 6066) -> faust.App:
+               web_port: int = 6066, batch_size: int = 500,
+               batch_wait: float = 0.05) -> faust.App:
     app = faust.App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
@@ -28,6 +29,10 @@ def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
         broker_commit_every=500,
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        # A SIGKILLed worker holds its partitions until the session times out:
+        # keep that short so a replacement takes over within seconds.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         producer_acks=-1,
     )
     events = app.topic(EVENTS, key_type=bytes, value_type=bytes,
@@ -37,22 +42,26 @@ def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
 
     @app.agent(events, name="lead-projections")
     async def project(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            try:
-                changes = projector.changes(event.value)
-            except Exception as exc:  # a poison message: dead-letter it and carry on
-                log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition,
-                            msg.offset, exc)
-                delivery = await deadletter.send(
-                    key=msg.key,
-                    value=deadletter_record(
-                        consumer=app_id, topic=msg.topic, partition=msg.partition,
-                        offset=msg.offset, key=msg.key, value=event.value, error=exc),
-                )
+        async for batch in stream.take_events(batch_size, within=batch_wait):
+            ready = []
+            deliveries = []
+            for event in batch:
+                msg = event.message
+                try:
+                    changes = projector.changes(event.value)
+                except Exception as exc:  # a poison message: dead-letter it and carry on
+                    log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition,
+                                msg.offset, exc)
+                    deliveries.append(await deadletter.send(
+                        key=msg.key,
+                        value=deadletter_record(
+                            consumer=app_id, topic=msg.topic, partition=msg.partition,
+                            offset=msg.offset, key=msg.key, value=event.value, error=exc),
+                    ))
+                    changes = projector.nothing()
+                ready.append((msg.topic, msg.partition, msg.offset, changes))
+            for delivery in deliveries:
                 await delivery  # on the dead-letter topic before its offset is recorded
-                await projector.skip(msg.topic, msg.partition, msg.offset)
-                continue
-            await projector.store(msg.topic, msg.partition, msg.offset, changes)
+            await projector.store(ready)
 
     return app

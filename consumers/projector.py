@@ -1,8 +1,8 @@
-"""Turns one Kafka message into projection row changes, stored with its offset.
+"""Turns consumed Kafka messages into projection row changes, stored with their offsets.
 
 Poison messages (not a CloudEvent, unknown type, bad data, a projection that
-raises) are handed back as the error so the agent can dead-letter them; a
-database that is down is retried here until it is back, never skipped.
+raises) are reported back so the agent can dead-letter them; a database that is
+down is retried here until it is back, never skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from events.envelope import CloudEvent, decode
-from infra.projection_store import apply_message
+from infra.projection_store import Delivered, apply_batch
 from projections.base import Projection, RowChange
 
 log = logging.getLogger(__name__)
@@ -43,16 +43,23 @@ class Projector:
         event = decode(message)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 
-    async def store(self, topic: str, partition: int, offset: int,
-                    changes: dict[str, list[RowChange]]) -> None:
-        """Write every projection's changes and position; retries while PostgreSQL is down."""
+    def nothing(self) -> dict[str, list[RowChange]]:
+        """The changes of a dead-lettered message: none, but its offset is recorded."""
+        return {p.name: [] for p in self.projections}
+
+    async def store(self, batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]]) -> None:
+        """Write every projection's changes and positions; retries while PostgreSQL is down."""
+        per_projection = {
+            p.name: [Delivered(topic, partition, offset, changes[p.name])
+                     for topic, partition, offset, changes in batch]
+            for p in self.projections
+        }
         delay = 0.2
         while True:
             try:
                 conn = await self._connection()
-                for name, rows in changes.items():
-                    if await apply_message(conn, name, topic, partition, offset, rows):
-                        self.applied += 1
+                for name, delivered in per_projection.items():
+                    self.applied += await apply_batch(conn, name, delivered)
                 return
             except psycopg.OperationalError as exc:
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
@@ -61,7 +68,3 @@ class Projector:
                 self._conn = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def skip(self, topic: str, partition: int, offset: int) -> None:
-        """Record a dead-lettered message's offset so it is not processed again."""
-        await self.store(topic, partition, offset, {p.name: [] for p in self.projections})

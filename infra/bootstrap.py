@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from infra.kafka_admin import ensure_topics
 from infra.projection_store import ensure_tables
-from infra.relay import OutboxRelay, RelayPosition, make_producer
+from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
 from projections.base import Projection
 from projections.referrals import ReferralsProjection
@@ -39,6 +39,7 @@ class Container:
         ensure_topics(self.settings)
         with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
             ensure_tables(conn, self.projections)
+            conn.execute(RELAY_POSITION_DDL)
         _ = self.application  # creates the event store's tables
 
     def relay(self) -> OutboxRelay:

@@ -7,6 +7,7 @@ republished event (same aggregate version) is stopped by the row's version guard
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -81,31 +82,62 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
     return statement, list(row.values())
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """One consumed message and the row changes it implies for one projection."""
+
+    topic: str
+    partition: int
+    offset: int
+    changes: Sequence[RowChange]
+
+
+async def apply_batch(
+    conn: psycopg.AsyncConnection[Any], projection: str, batch: Sequence[Delivered]
+) -> int:
+    """Apply a batch of messages in one transaction; returns how many were new.
+
+    Messages at or below the stored offset of their partition were applied before
+    (a redelivery after a crash or rebalance) and are skipped.
+    """
+    if not batch:
+        return 0
+    partitions = sorted({(d.topic, d.partition) for d in batch})
+    applied = 0
+    async with conn.transaction():
+        stored: dict[tuple[str, int], int] = {}
+        for topic, partition in partitions:
+            cur = await conn.execute(
+                'SELECT "offset" FROM projection_positions '
+                "WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE",
+                (projection, topic, partition),
+            )
+            row = await cur.fetchone()
+            stored[(topic, partition)] = row[0] if row else -1
+        reached = dict(stored)
+        for delivered in batch:
+            where = (delivered.topic, delivered.partition)
+            if delivered.offset <= reached[where]:
+                continue
+            for change in delivered.changes:
+                statement, params = change_statement(change)
+                await conn.execute(statement, params)
+            reached[where] = delivered.offset
+            applied += 1
+        for (topic, partition), offset in reached.items():
+            if offset > stored[(topic, partition)]:
+                await conn.execute(
+                    'INSERT INTO projection_positions (projection, topic, partition, "offset") '
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
+                    'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
+                    (projection, topic, partition, offset),
+                )
+    return applied
+
+
 async def apply_message(
-    conn: psycopg.AsyncConnection[Any],
-    projection: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    changes: Sequence[RowChange],
+    conn: psycopg.AsyncConnection[Any], projection: str, topic: str, partition: int,
+    offset: int, changes: Sequence[RowChange],
 ) -> bool:
     """Apply one message's changes; False if this offset was applied already."""
-    async with conn.transaction():
-        cur = await conn.execute(
-            'SELECT "offset" FROM projection_positions '
-            "WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE",
-            (projection, topic, partition),
-        )
-        stored = await cur.fetchone()
-        if stored is not None and stored[0] >= offset:
-            return False
-        for change in changes:
-            statement, params = change_statement(change)
-            await conn.execute(statement, params)
-        await conn.execute(
-            'INSERT INTO projection_positions (projection, topic, partition, "offset") '
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
-            'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
-            (projection, topic, partition, offset),
-        )
-    return True
+    return await apply_batch(conn, projection, [Delivered(topic, partition, offset, changes)]) == 1

@@ -23,7 +23,7 @@ from events.topics import EVENTS
 
 log = logging.getLogger(__name__)
 
-POSITION_DDL = """
+RELAY_POSITION_DDL = """
 CREATE TABLE IF NOT EXISTS relay_positions (
     relay text PRIMARY KEY,
     position bigint NOT NULL,
@@ -43,7 +43,7 @@ class RelayPosition:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True)
-            self._conn.execute(POSITION_DDL)
+            self._conn.execute(RELAY_POSITION_DDL)
         return self._conn
 
     def load(self) -> int:

@@ -17,6 +17,7 @@ import pytest
 from infra import stack
 from infra.bootstrap import Container
 from infra.settings import PROJECT_ROOT, Settings
+from tests.processes import stop_all
 
 TEST_ENV = {
     "LEAD_ENVIRONMENT": "test",
@@ -51,6 +52,7 @@ def settings() -> Iterator[Settings]:
     try:
         yield settings
     finally:
+        stop_all()
         stack.down(settings)
 
 

@@ -15,6 +15,13 @@ from infra.processes import terminate
 from infra.settings import PROJECT_ROOT
 
 _counter = itertools.count()
+_started: list[Proc] = []
+
+
+def stop_all() -> None:
+    """Session teardown: no process a test started outlives the test run."""
+    for proc in _started:
+        proc.stop()
 
 
 class Proc:
@@ -28,6 +35,7 @@ class Proc:
                 cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        _started.append(self)
 
     def alive(self) -> bool:
         return self.popen.poll() is None

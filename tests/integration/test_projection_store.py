@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.projection_store import apply_message
+from infra.projection_store import Delivered, apply_batch, apply_message
 from infra.settings import Settings
 from projections.base import Upsert
 
@@ -44,6 +44,26 @@ async def redelivered(settings: Settings) -> None:
         assert not await apply_message(conn, "referrals", topic, 0, 10, [row(rid, 2, "changed")])
         assert not await apply_message(conn, "referrals", topic, 0, 9, [row(rid, 3, "older")])
         assert await status_of(conn, rid) == "received"
+
+
+def test_a_batch_applies_only_what_is_new_per_partition(settings: Settings) -> None:
+    asyncio.run(batch(settings))
+
+
+async def batch(settings: Settings) -> None:
+    topic = f"t-{uuid.uuid4()}"
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(settings.dsn, autocommit=True) as conn:
+        await apply_message(conn, "referrals", topic, 0, 5, [row(a, 1, "first")])
+        applied = await apply_batch(conn, "referrals", [
+            Delivered(topic, 0, 5, [row(a, 2, "redelivered")]),
+            Delivered(topic, 0, 6, [row(b, 1, "new on p0")]),
+            Delivered(topic, 1, 0, [row(c, 1, "new on p1")]),
+        ])
+        assert applied == 2
+        assert await status_of(conn, a) == "first"
+        assert await status_of(conn, b) == "new on p0"
+        assert await status_of(conn, c) == "new on p1"
 
 
 def test_a_republished_older_event_does_not_overwrite_a_newer_row(settings: Settings) -> None:
