@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import singledispatchmethod
 from uuid import UUID
 
 from eventsourcing.domain import BaseAggregate
@@ -21,8 +20,8 @@ class LeadAggregate(BaseAggregate[UUID]):
     def __init__(self) -> None:
         """State is set by `when`, one event at a time, so replay and live use agree."""
 
-    @singledispatchmethod
     def when(self, event: DomainEvent) -> None:
+        """Apply one event to the state; each aggregate matches on its own event types."""
         raise NotImplementedError(f"{type(self).__name__} cannot apply {type(event).__name__}")
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from aggregates.base import LeadAggregate, occurred
-from events.base import Actor
+from events.base import Actor, DomainEvent
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
 
 
@@ -42,8 +42,11 @@ class Referral(LeadAggregate):
             person=person,
         )
 
-    @LeadAggregate.when.register
-    def _(self, event: ReferralReceived) -> None:
-        self.person_id = event.person_id
-        self.pathway = event.pathway
-        self.status = "received"
+    def when(self, event: DomainEvent) -> None:
+        match event:
+            case ReferralReceived():
+                self.person_id = event.person_id
+                self.pathway = event.pathway
+                self.status = "received"
+            case _:
+                super().when(event)

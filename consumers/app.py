@@ -14,9 +14,15 @@ from events.topics import DEADLETTER, EVENTS
 log = logging.getLogger(__name__)
 
 
-def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
-               web_port: int = 6066, batch_size: int = 500,
-               batch_wait: float = 0.05) -> faust.App:
+def create_app(
+    *,
+    app_id: str,
+    bootstrap_servers: str,
+    projector: Projector,
+    web_port: int = 6066,
+    batch_size: int = 500,
+    batch_wait: float = 0.05,
+) -> faust.App:
     app = faust.App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
@@ -35,10 +41,12 @@ def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
         broker_heartbeat_interval=2.0,
         producer_acks=-1,
     )
-    events = app.topic(EVENTS, key_type=bytes, value_type=bytes,
-                       key_serializer="raw", value_serializer="raw")
-    deadletter = app.topic(DEADLETTER, key_type=bytes, value_type=bytes,
-                           key_serializer="raw", value_serializer="raw")
+    events = app.topic(
+        EVENTS, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+    deadletter = app.topic(
+        DEADLETTER, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
     @app.agent(events, name="lead-projections")
     async def project(stream: Any) -> None:
@@ -50,14 +58,23 @@ def create_app(*, app_id: str, bootstrap_servers: str, projector: Projector,
                 try:
                     changes = projector.changes(event.value)
                 except Exception as exc:  # a poison message: dead-letter it and carry on
-                    log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition,
-                                msg.offset, exc)
-                    deliveries.append(await deadletter.send(
-                        key=msg.key,
-                        value=deadletter_record(
-                            consumer=app_id, topic=msg.topic, partition=msg.partition,
-                            offset=msg.offset, key=msg.key, value=event.value, error=exc),
-                    ))
+                    log.warning(
+                        "dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc
+                    )
+                    deliveries.append(
+                        await deadletter.send(
+                            key=msg.key,
+                            value=deadletter_record(
+                                consumer=app_id,
+                                topic=msg.topic,
+                                partition=msg.partition,
+                                offset=msg.offset,
+                                key=msg.key,
+                                value=event.value,
+                                error=exc,
+                            ),
+                        )
+                    )
                     changes = projector.nothing()
                 ready.append((msg.topic, msg.partition, msg.offset, changes))
             for delivery in deliveries:

@@ -8,8 +8,14 @@ from typing import Any
 
 
 def deadletter_record(
-    *, consumer: str, topic: str, partition: int, offset: int, key: bytes | None,
-    value: bytes | None, error: BaseException,
+    *,
+    consumer: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    error: BaseException,
 ) -> bytes:
     record: dict[str, Any] = {
         "consumer": consumer,

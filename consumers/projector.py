@@ -47,11 +47,15 @@ class Projector:
         """The changes of a dead-lettered message: none, but its offset is recorded."""
         return {p.name: [] for p in self.projections}
 
-    async def store(self, batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]]) -> None:
+    async def store(
+        self, batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]]
+    ) -> None:
         """Write every projection's changes and positions; retries while PostgreSQL is down."""
         per_projection = {
-            p.name: [Delivered(topic, partition, offset, changes[p.name])
-                     for topic, partition, offset, changes in batch]
+            p.name: [
+                Delivered(topic, partition, offset, changes[p.name])
+                for topic, partition, offset, changes in batch
+            ]
             for p in self.projections
         }
         delay = 0.2

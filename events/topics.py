@@ -27,14 +27,34 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(EVENTS, "every domain event", "person id",
-              {"retention.ms": FOREVER, "cleanup.policy": "delete"}),
-    TopicSpec(PROSECUTION, "legal and program-status events, consent-gated", "person id",
-              {"retention.ms": FOREVER, "cleanup.policy": "delete"}),
-    TopicSpec(AUDIT, "access and disclosure records", "person id",
-              {"retention.ms": FOREVER, "cleanup.policy": "delete"}),
-    TopicSpec(DEADLETTER, "messages that could not be processed, with the error",
-              "original key", {"retention.ms": NINETY_DAYS_MS, "cleanup.policy": "delete"}),
-    TopicSpec(projection_topic("referrals"), "referral projection row changes", "referral id",
-              {"cleanup.policy": "compact"}),
+    TopicSpec(
+        EVENTS,
+        "every domain event",
+        "person id",
+        {"retention.ms": FOREVER, "cleanup.policy": "delete"},
+    ),
+    TopicSpec(
+        PROSECUTION,
+        "legal and program-status events, consent-gated",
+        "person id",
+        {"retention.ms": FOREVER, "cleanup.policy": "delete"},
+    ),
+    TopicSpec(
+        AUDIT,
+        "access and disclosure records",
+        "person id",
+        {"retention.ms": FOREVER, "cleanup.policy": "delete"},
+    ),
+    TopicSpec(
+        DEADLETTER,
+        "messages that could not be processed, with the error",
+        "original key",
+        {"retention.ms": NINETY_DAYS_MS, "cleanup.policy": "delete"},
+    ),
+    TopicSpec(
+        projection_topic("referrals"),
+        "referral projection row changes",
+        "referral id",
+        {"cleanup.policy": "compact"},
+    ),
 )

@@ -69,7 +69,10 @@ class Container:
         from services.api import create_api
 
         pool: ConnectionPool[Any] = ConnectionPool(
-            self.settings.dsn, min_size=1, max_size=10, open=False,
+            self.settings.dsn,
+            min_size=1,
+            max_size=10,
+            open=False,
             kwargs={"autocommit": True},
         )
 

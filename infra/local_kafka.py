@@ -49,12 +49,24 @@ class LocalKafka:
         shutil.rmtree(self.lib, ignore_errors=True)
         self.lib.mkdir(parents=True)
         result = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.lib}", "-DincludeScope=runtime"],
-            capture_output=True, text=True, check=False,
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_DIR / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.lib}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
-            raise StartupError(f"fetching Kafka's jars failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            raise StartupError(
+                f"fetching Kafka's jars failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
         (self.lib / ".complete").write_text(self._pom_digest())
 
     def _java(self, *args: str) -> list[str]:
@@ -72,26 +84,28 @@ class LocalKafka:
         controller = self.settings.kafka_controller_port
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={self.data}",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=6",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-                "num.partitions=1",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "num.partitions=1",
+                    "",
+                ]
+            )
         )
 
     def formatted(self) -> bool:
@@ -100,13 +114,18 @@ class LocalKafka:
     def format(self) -> None:
         out = subprocess.run(
             self._java("kafka.tools.StorageTool", "random-uuid"),
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         cluster_id = out.stdout.strip().splitlines()[-1]
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                       "-c", str(self.config_file)),
-            capture_output=True, text=True, check=False,
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StartupError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
@@ -127,10 +146,13 @@ class LocalKafka:
             self.format()
         self.logs.mkdir(parents=True, exist_ok=True)
         cmd = self._java(
-            "-Xms256m", f"-Xmx{self.settings.kafka_heap}", "-XX:+UseG1GC",
+            "-Xms256m",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.logs}",
-            "kafka.Kafka", str(self.config_file),
+            "kafka.Kafka",
+            str(self.config_file),
         )
         pid = spawn(cmd, self.logs / "stdout.log", self.pid_file)
         wait_for_port("127.0.0.1", self.port, timeout, "Kafka", self.logs / "server.log", pid)
@@ -143,8 +165,9 @@ class LocalKafka:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{self.port}",
-                                         request_timeout_ms=5000)
+                admin = KafkaAdminClient(
+                    bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_ms=5000
+                )
                 try:
                     admin.list_topics()
                     return
@@ -152,7 +175,9 @@ class LocalKafka:
                     admin.close()
             except KafkaError:
                 if time.monotonic() > deadline:
-                    raise StartupError(f"Kafka is not answering; see {self.logs}/server.log") from None
+                    raise StartupError(
+                        f"Kafka is not answering; see {self.logs}/server.log"
+                    ) from None
                 time.sleep(0.5)
 
     def stop(self, timeout: float = 60.0) -> None:

@@ -56,14 +56,16 @@ class LocalPostgres:
             return preferred
         # The checkout sits where the postgres user cannot reach (e.g. under /root):
         # keep the cluster in a per-project folder it can.
-        digest = hashlib.sha1(str(self.settings.data_dir).encode()).hexdigest()[:12]
-        return Path("/var/tmp") / f"lead-postgres-{digest}"
+        digest = hashlib.sha256(str(self.settings.data_dir).encode()).hexdigest()[:12]
+        # a fixed, per-project name under /var/tmp, owned by the server user
+        return Path("/var/tmp") / f"lead-postgres-{digest}"  # noqa: S108
 
     def _reachable_by_server_user(self, folder: Path) -> bool:
         folder.mkdir(parents=True, exist_ok=True)
         probe = subprocess.run(
             ["runuser", "-u", SERVER_USER, "--", "test", "-x", str(folder)],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         return probe.returncode == 0
 
@@ -87,8 +89,16 @@ class LocalPostgres:
             os.chown(pgdata, user.pw_uid, user.pw_gid)
         pgdata.chmod(0o700)
         result = self._run(
-            "initdb", "-D", str(pgdata), "-U", "lead", "--auth=trust", "-E", "UTF8",
-            "--no-locale", check=False,
+            "initdb",
+            "-D",
+            str(pgdata),
+            "-U",
+            "lead",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            check=False,
         )
         if result.returncode != 0:
             raise StartupError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
@@ -106,8 +116,18 @@ class LocalPostgres:
             "-c shared_buffers=256MB -c fsync=on -c synchronous_commit=on"
         )
         result = self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-l", str(server_log), "-o", options,
-            "-w", "-t", str(int(timeout)), "start", check=False,
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(server_log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             tail = server_log.read_text(errors="replace")[-2000:] if server_log.exists() else ""
@@ -121,7 +141,9 @@ class LocalPostgres:
                 with psycopg.connect(
                     f"postgresql://lead@127.0.0.1:{self.port}/postgres", autocommit=True
                 ) as conn:
-                    exists = conn.execute("SELECT 1 FROM pg_database WHERE datname='lead'").fetchone()
+                    exists = conn.execute(
+                        "SELECT 1 FROM pg_database WHERE datname='lead'"
+                    ).fetchone()
                     if not exists:
                         conn.execute("CREATE DATABASE lead")
                     return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,13 +38,19 @@ def read_pid(pid_file: Path) -> int | None:
     return pid if pid_alive(pid) else None
 
 
-def spawn(cmd: Sequence[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None) -> int:
+def spawn(
+    cmd: Sequence[str], log_file: Path, pid_file: Path, env: dict[str, str] | None = None
+) -> int:
     """Start a detached process (its own session, so Ctrl-C in a shell does not reach it)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env,
+            list(cmd),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
@@ -69,10 +76,8 @@ def terminate(pid: int, timeout: float = 30.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def port_open(host: str, port: int) -> bool:
@@ -83,7 +88,9 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def wait_for_port(host: str, port: int, timeout: float, what: str, log: Path, pid: int | None) -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float, what: str, log: Path, pid: int | None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if port_open(host, port):

@@ -28,18 +28,30 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 
 
 def table_ddl(table: Table) -> list[sql.Composed]:
-    columns = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))  # type: ignore[arg-type]
-               for name, kind in table.columns.items()]
+    columns: list[sql.Composable] = [
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+        for name, kind in table.columns.items()
+    ]
     if table.versioned:
         columns.append(sql.SQL("version integer NOT NULL"))
-    columns.append(sql.SQL("PRIMARY KEY ({})").format(
-        sql.SQL(", ").join(map(sql.Identifier, table.primary_key))))
-    statements = [sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(columns))]
+    columns.append(
+        sql.SQL("PRIMARY KEY ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, table.primary_key))
+        )
+    )
+    statements = [
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+            sql.Identifier(table.name), sql.SQL(", ").join(columns)
+        )
+    ]
     for index in table.indexes:
-        statements.append(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            sql.Identifier(f"{table.name}_{'_'.join(index)}_idx"), sql.Identifier(table.name),
-            sql.SQL(", ").join(map(sql.Identifier, index))))
+        statements.append(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{table.name}_{'_'.join(index)}_idx"),
+                sql.Identifier(table.name),
+                sql.SQL(", ").join(map(sql.Identifier, index)),
+            )
+        )
     return statements
 
 
@@ -56,9 +68,12 @@ def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projectio
 def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
     if isinstance(change, Delete):
         where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key)
-        return (sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(change.table), where),
-                list(change.key.values()))
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
+        )
+        return (
+            sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(change.table), where),
+            list(change.key.values()),
+        )
     assert isinstance(change, Upsert)
     row = {**change.key, **change.values}
     if change.version is not None:
@@ -74,11 +89,15 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
     if not updates:
         statement += sql.SQL("DO NOTHING")
     else:
-        statement += sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates))
+        statement += sql.SQL("DO UPDATE SET {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates
+            )
+        )
         if change.version is not None:
             statement += sql.SQL(" WHERE {t}.version < EXCLUDED.version").format(
-                t=sql.Identifier(change.table))
+                t=sql.Identifier(change.table)
+            )
     return statement, list(row.values())
 
 
@@ -136,8 +155,12 @@ async def apply_batch(
 
 
 async def apply_message(
-    conn: psycopg.AsyncConnection[Any], projection: str, topic: str, partition: int,
-    offset: int, changes: Sequence[RowChange],
+    conn: psycopg.AsyncConnection[Any],
+    projection: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    changes: Sequence[RowChange],
 ) -> bool:
     """Apply one message's changes; False if this offset was applied already."""
     return await apply_batch(conn, projection, [Delivered(topic, partition, offset, changes)]) == 1

@@ -47,9 +47,11 @@ class RelayPosition:
         return self._conn
 
     def load(self) -> int:
-        row = self._connection().execute(
-            "SELECT position FROM relay_positions WHERE relay = %s", (self.name,)
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute("SELECT position FROM relay_positions WHERE relay = %s", (self.name,))
+            .fetchone()
+        )
         return int(row[0]) if row else 0
 
     def save(self, position: int) -> None:
@@ -114,12 +116,14 @@ class OutboxRelay:
             event = self.mapper.to_domain_event(notification)
             assert isinstance(event, DomainEvent)
             message = envelope(event, position=notification.id, source=self.source)
-            futures.append(self.producer.send(
-                self.topic,
-                key=event.partition_key.encode(),
-                value=message.to_json(),
-                headers=[("content-type", CONTENT_TYPE.encode())],
-            ))
+            futures.append(
+                self.producer.send(
+                    self.topic,
+                    key=event.partition_key.encode(),
+                    value=message.to_json(),
+                    headers=[("content-type", CONTENT_TYPE.encode())],
+                )
+            )
         self.producer.flush()
         for future in futures:
             future.get(timeout=60)  # raises if Kafka did not take it: position stays put

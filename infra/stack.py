@@ -51,7 +51,9 @@ def status(settings: Settings) -> list[str]:
         kafka = LocalKafka(settings)
         state = "running" if kafka.running() else "stopped"
         pid = kafka.pid()
-        lines.append(f"kafka     {state:8} {settings.bootstrap_servers}  (pid {pid}, data {kafka.data})")
+        lines.append(
+            f"kafka     {state:8} {settings.bootstrap_servers}  (pid {pid}, data {kafka.data})"
+        )
     else:
         lines.append(f"kafka     external {settings.bootstrap_servers}")
     return lines

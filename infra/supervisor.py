@@ -24,8 +24,12 @@ def _spawn(name: str, settings: Settings) -> subprocess.Popen[bytes]:
     log = settings.data_dir / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "services.cli", name],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", name],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def run(settings: Settings) -> int:
@@ -46,15 +50,20 @@ def run(settings: Settings) -> int:
         for name in CHILDREN:
             children[name] = _spawn(name, settings)
         base = f"http://{settings.api_host}:{settings.api_port}"
-        print("\n".join([
-            "LEAD backend is running:",
-            f"  API            {base}/v1/referrals",
-            f"  OpenAPI docs   {base}/docs   (schema {base}/openapi.json)",
-            f"  Kafka          {settings.bootstrap_servers}",
-            f"  PostgreSQL     {settings.dsn}",
-            f"  logs           {settings.data_dir / 'logs'}",
-            "Press Ctrl-C to stop.",
-        ]), flush=True)
+        print(
+            "\n".join(
+                [
+                    "LEAD backend is running:",
+                    f"  API            {base}/v1/referrals",
+                    f"  OpenAPI docs   {base}/docs   (schema {base}/openapi.json)",
+                    f"  Kafka          {settings.bootstrap_servers}",
+                    f"  PostgreSQL     {settings.dsn}",
+                    f"  logs           {settings.data_dir / 'logs'}",
+                    "Press Ctrl-C to stop.",
+                ]
+            ),
+            flush=True,
+        )
         while not stopping:
             for name, proc in list(children.items()):
                 if proc.poll() is not None and not stopping:

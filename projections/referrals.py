@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +35,7 @@ TABLE = Table(
 
 class ReferralsProjection:
     name = "referrals"
-    tables = (TABLE,)
+    tables: Sequence[Table] = (TABLE,)
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         if isinstance(event, ReferralReceived):
@@ -83,6 +84,8 @@ def row_to_referral(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_referral(conn: psycopg.Connection[dict[str, Any]], referral_id: UUID) -> dict[str, Any] | None:
+def get_referral(
+    conn: psycopg.Connection[dict[str, Any]], referral_id: UUID
+) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM referrals WHERE referral_id = %s", (referral_id,)).fetchone()
     return row_to_referral(row) if row else None

@@ -32,14 +32,16 @@ def actor_from_headers(
 ) -> Actor:
     """Until authentication exists (issue 5) the caller states who they are."""
     try:
-        return Actor(principal=x_lead_principal, role=x_lead_role,
-                     organisation=x_lead_organisation)
+        return Actor(principal=x_lead_principal, role=x_lead_role, organisation=x_lead_organisation)
     except ValidationError as exc:
         raise HTTPException(422, detail=exc.errors(include_url=False)) from None
 
 
-def create_api(application: LeadApplication, read_pool: ConnectionPool[Any],
-               lifespan: Callable[..., Any] | None = None) -> FastAPI:
+def create_api(
+    application: LeadApplication,
+    read_pool: ConnectionPool[Any],
+    lifespan: Callable[..., Any] | None = None,
+) -> FastAPI:
     api = FastAPI(
         title="LEAD coordination backend",
         version="0.1.0",
@@ -69,11 +71,10 @@ def create_api(application: LeadApplication, read_pool: ConnectionPool[Any],
     @api.get("/v1/referrals/{referral_id}")
     def read_referral(referral_id: UUID) -> dict[str, Any]:
         with read_pool.connection() as conn:
-            conn.row_factory = dict_row  # type: ignore[assignment]
-            referral = get_referral(conn, referral_id)  # type: ignore[arg-type]
+            conn.row_factory = dict_row
+            referral = get_referral(conn, referral_id)
         if referral is None:
             raise HTTPException(404, detail=f"no referral {referral_id} (yet)")
         return referral
 
     return api
-

@@ -72,8 +72,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     from infra.settings import Settings
 
     settings = Settings()
-    uvicorn.run(Container(settings).api(), host=args.host or settings.api_host,
-                port=args.port or settings.api_port, log_level="info")
+    uvicorn.run(
+        Container(settings).api(),
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level="info",
+    )
     return 0
 
 
@@ -88,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lead", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         p.set_defaults(func=func)
         return p
@@ -97,8 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     infra.add_argument("action", choices=["up", "down", "status"])
     add("relay", cmd_relay, "publish stored events to Kafka (the outbox relay)")
     consumers = add("consumers", cmd_consumers, "run the faust workers that feed the projections")
-    consumers.add_argument("--loglevel", default="warn",
-                           choices=["crit", "error", "warn", "info", "debug"])
+    consumers.add_argument(
+        "--loglevel", default="warn", choices=["crit", "error", "warn", "info", "debug"]
+    )
     api = add("api", cmd_api, "serve the HTTP API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)

@@ -34,9 +34,7 @@ TEST_ENV = {
 
 def make_test_settings(**overrides: str) -> Settings:
     values = {**TEST_ENV, **overrides}
-    return Settings.model_validate(
-        {k.removeprefix("LEAD_").lower(): v for k, v in values.items()}
-    )
+    return Settings.model_validate({k.removeprefix("LEAD_").lower(): v for k, v in values.items()})
 
 
 def subprocess_env(**overrides: str) -> dict[str, str]:

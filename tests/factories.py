@@ -17,8 +17,11 @@ ACTOR_HEADERS = {
 
 
 def referral_body(
-    *, organisation: str = "Seattle PD", pathway: str = "arrest_diversion",
-    person_id: UUID | None = None, n: int = 0,
+    *,
+    organisation: str = "Seattle PD",
+    pathway: str = "arrest_diversion",
+    person_id: UUID | None = None,
+    n: int = 0,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "pathway": pathway,

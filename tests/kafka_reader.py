@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,16 @@ class Record:
 
 def read_all(bootstrap: str, topic: str) -> list[Record]:
     """Every record on the topic from offset 0 to the current end, per partition in order."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             group_id=None, consumer_timeout_ms=2000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=2000,
+    )
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
@@ -37,8 +44,9 @@ def read_all(bootstrap: str, topic: str) -> list[Record]:
             batch = consumer.poll(timeout_ms=1000, max_records=5000)
             for tp, messages in batch.items():
                 for m in messages:
-                    records.append(Record(m.partition, m.offset, m.key, m.value,
-                                          {k: v for k, v in m.headers}))
+                    records.append(
+                        Record(m.partition, m.offset, m.key, m.value, {k: v for k, v in m.headers})
+                    )
                 if consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)
             if not batch:
@@ -46,3 +54,20 @@ def read_all(bootstrap: str, topic: str) -> list[Record]:
         return records
     finally:
         consumer.close()
+
+
+def data_of(record: Record) -> dict[str, Any]:
+    """The CloudEvent's data, or {} for a message that is not one (the topic may hold junk)."""
+    try:
+        value = json.loads(record.value)
+    except ValueError:
+        return {}
+    data = value.get("data") if isinstance(value, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def referred_by(records: list[Record], organisation: str) -> list[Record]:
+    """The records of referrals made by one organisation (each test uses its own)."""
+    return [
+        r for r in records if data_of(r).get("referrer", {}).get("organisation") == organisation
+    ]

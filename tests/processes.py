@@ -32,7 +32,10 @@ class Proc:
         with open(self.log, "wb") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", name, *args],
-                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         _started.append(self)
@@ -54,8 +57,9 @@ class Proc:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
-               procs: tuple[Proc, ...] = ()) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, procs: tuple[Proc, ...] = ()
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -17,7 +17,7 @@ from events.base import EVENT_ID_NAMESPACE
 from events.topics import DEADLETTER, EVENTS
 from tests.e2e.conftest import Backend
 from tests.factories import ACTOR_HEADERS, referral_body
-from tests.kafka_reader import read_all
+from tests.kafka_reader import read_all, referred_by
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -71,8 +71,10 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
         result: dict[str, Any] = response.json()
         return result
 
-    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=30) as client, \
-            ThreadPoolExecutor(8) as pool:
+    with (
+        httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=30) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
         receipts = list(pool.map(post, range(1000)))
     ids = {r["id"] for r in receipts}
     assert len(ids) == 1000
@@ -85,8 +87,7 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
         ).fetchall()
     assert sorted(r[0] for r in rows) == sorted(ids)  # all of them, each exactly once
 
-    records = [r for r in read_all(backend.settings.bootstrap_servers, EVENTS)
-               if json.loads(r.value)["data"].get("referrer", {}).get("organisation") == tag]
+    records = referred_by(read_all(backend.settings.bootstrap_servers, EVENTS), tag)
     events = [r.cloudevent() for r in records]
     assert len(events) == 1000
     assert {e.get_id() for e in events} == {
@@ -95,7 +96,9 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
     per_person: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for record, event in zip(records, events, strict=True):
         assert record.key == event.get_subject().encode()
-        per_person[event.get_subject()].append((record.offset, int(event.get_extension("sequence"))))
+        per_person[event.get_subject()].append(
+            (record.offset, int(event.get_extension("sequence")))
+        )
     assert len(per_person) == 250
     for seen in per_person.values():
         in_topic_order = [seq for _, seq in sorted(seen)]

@@ -41,10 +41,16 @@ def test_a_v1_event_stored_years_ago_still_loads(container: Container) -> None:
         "incident": {"offense_code": "9A.52.080", "description": "criminal trespass"},
         "person": {"given_name": "Old", "family_name": "Record"},
     }
-    app.recorder.insert_events([StoredEvent(
-        originator_id=referral_id, originator_version=1,
-        topic="events.referral:ReferralReceived", state=json.dumps(v1_state).encode(),
-    )])
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=referral_id,
+                originator_version=1,
+                topic="events.referral:ReferralReceived",
+                state=json.dumps(v1_state).encode(),
+            )
+        ]
+    )
     [event] = list(app.events.get(referral_id))
     assert isinstance(event, ReferralReceived)
     assert event.occurred_at == datetime.fromisoformat("2019-03-01T10:00:00+00:00")

@@ -17,13 +17,24 @@ pytestmark = pytest.mark.integration
 
 
 def row(referral_id: uuid.UUID, version: int, status: str) -> Upsert:
-    return Upsert("referrals", key={"referral_id": referral_id}, version=version, values={
-        "person_id": uuid.uuid4(), "pathway": "community", "status": status,
-        "referrer_principal": "p", "referrer_organisation": "o", "offense_code": "c",
-        "offense_description": "d", "nibrs_code": None,
-        "received_at": "2026-01-01T00:00:00Z", "recorded_at": "2026-01-01T00:00:00Z",
-        "position": version,
-    })
+    return Upsert(
+        "referrals",
+        key={"referral_id": referral_id},
+        version=version,
+        values={
+            "person_id": uuid.uuid4(),
+            "pathway": "community",
+            "status": status,
+            "referrer_principal": "p",
+            "referrer_organisation": "o",
+            "offense_code": "c",
+            "offense_description": "d",
+            "nibrs_code": None,
+            "received_at": "2026-01-01T00:00:00Z",
+            "recorded_at": "2026-01-01T00:00:00Z",
+            "position": version,
+        },
+    )
 
 
 async def status_of(conn: psycopg.AsyncConnection[Any], referral_id: uuid.UUID) -> str | None:
@@ -55,11 +66,15 @@ async def batch(settings: Settings) -> None:
     a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     async with await psycopg.AsyncConnection.connect(settings.dsn, autocommit=True) as conn:
         await apply_message(conn, "referrals", topic, 0, 5, [row(a, 1, "first")])
-        applied = await apply_batch(conn, "referrals", [
-            Delivered(topic, 0, 5, [row(a, 2, "redelivered")]),
-            Delivered(topic, 0, 6, [row(b, 1, "new on p0")]),
-            Delivered(topic, 1, 0, [row(c, 1, "new on p1")]),
-        ])
+        applied = await apply_batch(
+            conn,
+            "referrals",
+            [
+                Delivered(topic, 0, 5, [row(a, 2, "redelivered")]),
+                Delivered(topic, 0, 6, [row(b, 1, "new on p0")]),
+                Delivered(topic, 1, 0, [row(c, 1, "new on p1")]),
+            ],
+        )
         assert applied == 2
         assert await status_of(conn, a) == "first"
         assert await status_of(conn, b) == "new on p0"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -11,7 +10,7 @@ from events.topics import EVENTS
 from infra.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
-from tests.kafka_reader import read_all
+from tests.kafka_reader import read_all, referred_by
 
 pytestmark = pytest.mark.integration
 
@@ -40,8 +39,7 @@ def test_relay_publishes_every_stored_event_in_order_keyed_by_person(container: 
     ]
     drain(container)
 
-    records = [r for r in read_all(container.settings.bootstrap_servers, EVENTS)
-               if json.loads(r.value)["data"]["referrer"]["organisation"] == tag]
+    records = referred_by(read_all(container.settings.bootstrap_servers, EVENTS), tag)
     assert [r.key for r in records] == [str(person).encode()] * 5
     assert len({r.partition for r in records}) == 1  # one person, one partition: in order
     parsed = [r.cloudevent() for r in records]
@@ -58,6 +56,5 @@ def test_relay_resumes_from_its_durable_position_without_republishing(container:
     app.receive_referral(ReceiveReferral.model_validate(referral_body(organisation=tag)), OFFICER)
     assert drain(container) == 1  # a new relay takes up where the last one stopped
 
-    records = [r for r in read_all(container.settings.bootstrap_servers, EVENTS)
-               if json.loads(r.value)["data"]["referrer"]["organisation"] == tag]
+    records = referred_by(read_all(container.settings.bootstrap_servers, EVENTS), tag)
     assert len(records) == 2

@@ -31,7 +31,9 @@ def events_recorded(application: LeadApplication) -> int:
     return application.recorder.max_notification_id() or 0
 
 
-def test_a_good_referral_is_recorded_once(app_and_client: tuple[LeadApplication, TestClient]) -> None:
+def test_a_good_referral_is_recorded_once(
+    app_and_client: tuple[LeadApplication, TestClient],
+) -> None:
     application, client = app_and_client
     response = client.post("/v1/referrals", json=referral_body(), headers=ACTOR_HEADERS)
     assert response.status_code == 201, response.text
@@ -42,12 +44,18 @@ def test_a_good_referral_is_recorded_once(app_and_client: tuple[LeadApplication,
 @pytest.mark.parametrize(
     ("change", "field", "accepted"),
     [
-        (lambda b: b.update(pathway="walk_in"), "pathway",
-         "'arrest_diversion', 'social_contact' or 'community'"),
+        (
+            lambda b: b.update(pathway="walk_in"),
+            "pathway",
+            "'arrest_diversion', 'social_contact' or 'community'",
+        ),
         (lambda b: b["incident"].pop("offense_code"), "offense_code", "Field required"),
         (lambda b: b["person"].update(birth_date="02/04/1985"), "birth_date", "valid date"),
-        (lambda b: b.update(occurred_at="2999-01-01T00:00:00Z"), "occurred_at",
-         "must not be in the future"),
+        (
+            lambda b: b.update(occurred_at="2999-01-01T00:00:00Z"),
+            "occurred_at",
+            "must not be in the future",
+        ),
         (lambda b: b.update(surprise=1), "surprise", "Extra inputs are not permitted"),
     ],
 )

@@ -15,7 +15,8 @@ from tests.factories import OFFICER
 
 def received() -> ReferralReceived:
     referral = Referral.receive(
-        actor=OFFICER, pathway=Pathway.ARREST_DIVERSION,
+        actor=OFFICER,
+        pathway=Pathway.ARREST_DIVERSION,
         referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
         incident=Incident(offense_code="69.50.4013", description="possession"),
         person=Person(given_name="Ann", family_name="Doe"),
@@ -28,11 +29,13 @@ def received() -> ReferralReceived:
 def test_the_envelope_is_a_cloudevent_the_sdk_parses() -> None:
     event = received()
     message = envelope(event, position=42, source="urn:lead:site:test")
-    parsed = from_kafka_event(KafkaMessage(
-        headers={"content-type": CONTENT_TYPE.encode()},
-        key=str(event.person_id).encode(),
-        value=message.to_json(),
-    ))
+    parsed = from_kafka_event(
+        KafkaMessage(
+            headers={"content-type": CONTENT_TYPE.encode()},
+            key=str(event.person_id).encode(),
+            value=message.to_json(),
+        )
+    )
     assert parsed.get_id() == str(event.event_id)
     assert parsed.get_type() == "org.lead.referral.received.v2"
     assert parsed.get_source() == "urn:lead:site:test"
@@ -41,15 +44,18 @@ def test_the_envelope_is_a_cloudevent_the_sdk_parses() -> None:
     assert parsed.get_extension("sequence") == "00000000000000000042"
     data = parsed.get_data()
     assert data["pathway"] == "arrest_diversion"
-    assert data["actor"] == {"principal": "officer.reyes", "role": "officer",
-                             "organisation": "Seattle PD"}
+    assert data["actor"] == {
+        "principal": "officer.reyes",
+        "role": "officer",
+        "organisation": "Seattle PD",
+    }
     assert "originator_topic" not in data
 
 
 def test_sequence_sorts_as_text_in_store_order() -> None:
     event = received()
     sequences = [envelope(event, position=p, source="s").sequence for p in (9, 10, 100, 2)]
-    assert sorted(sequences) == [s for _, s in sorted(zip((9, 10, 100, 2), sequences))]
+    assert sorted(sequences) == [s for _, s in sorted(zip((9, 10, 100, 2), sequences, strict=True))]
 
 
 def test_the_event_id_is_stable_so_a_republished_event_can_be_deduplicated() -> None:

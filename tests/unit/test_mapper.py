@@ -15,8 +15,11 @@ mapper = PydanticMapper(transcoder=JSONBytesTranscoder())
 
 def received() -> ReferralReceived:
     referral = Referral.receive(
-        actor=OFFICER, pathway=Pathway.COMMUNITY,
-        referrer=Referrer(principal="outreach.lee", organisation="Downtown Emergency Service Center"),
+        actor=OFFICER,
+        pathway=Pathway.COMMUNITY,
+        referrer=Referrer(
+            principal="outreach.lee", organisation="Downtown Emergency Service Center"
+        ),
         incident=Incident(offense_code="none", description="community concern"),
         person=Person(given_name="Ann", family_name="Doe", aliases=("Annie",)),
     )
@@ -38,9 +41,12 @@ def test_a_stored_v1_event_is_upcast_when_read() -> None:
     state = json.loads(mapper.to_stored_event(event).state)
     del state["occurred_at"]
     del state["class_version"]  # version 1 stored no class_version
-    old = StoredEvent(originator_id=event.originator_id, originator_version=1,
-                      topic="events.referral:ReferralReceived",
-                      state=json.dumps(state).encode())
+    old = StoredEvent(
+        originator_id=event.originator_id,
+        originator_version=1,
+        topic="events.referral:ReferralReceived",
+        state=json.dumps(state).encode(),
+    )
     upcast = mapper.to_domain_event(old)
     assert isinstance(upcast, ReferralReceived)
     assert upcast.occurred_at == datetime.fromisoformat(state["timestamp"])

@@ -9,7 +9,8 @@ from tests.factories import OFFICER
 
 def test_a_received_referral_becomes_one_row_without_the_persons_name() -> None:
     referral = Referral.receive(
-        actor=OFFICER, pathway=Pathway.ARREST_DIVERSION,
+        actor=OFFICER,
+        pathway=Pathway.ARREST_DIVERSION,
         referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
         incident=Incident(offense_code="69.50.4013", description="possession", nibrs_code="35A"),
         person=Person(given_name="Ann", family_name="Doe"),
