@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     def dsn(self) -> str:
         return self.database_url or f"postgresql://lead@127.0.0.1:{self.pg_port}/lead"
 
+    @property
+    def dsn_redacted(self) -> str:
+        """The DSN as it may be printed: without its password."""
+        url = urlsplit(self.dsn)
+        if not url.password:
+            return self.dsn
+        return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+
     def eventsourcing_env(self) -> dict[str, str]:
         """The explicit `env` for eventsourcing applications, derived from the DSN."""
         url = urlsplit(self.dsn)

@@ -44,9 +44,9 @@ def status(settings: Settings) -> list[str]:
     if settings.local_postgres:
         pg = LocalPostgres(settings)
         state = "running" if pg.running() else "stopped"
-        lines.append(f"postgres  {state:8} {settings.dsn}  (data {pg.pgdata})")
+        lines.append(f"postgres  {state:8} {settings.dsn_redacted}  (data {pg.pgdata})")
     else:
-        lines.append(f"postgres  external {settings.dsn}")
+        lines.append(f"postgres  external {settings.dsn_redacted}")
     if settings.local_kafka:
         kafka = LocalKafka(settings)
         state = "running" if kafka.running() else "stopped"

@@ -57,7 +57,7 @@ def run(settings: Settings) -> int:
                     f"  API            {base}/v1/referrals",
                     f"  OpenAPI docs   {base}/docs   (schema {base}/openapi.json)",
                     f"  Kafka          {settings.bootstrap_servers}",
-                    f"  PostgreSQL     {settings.dsn}",
+                    f"  PostgreSQL     {settings.dsn_redacted}",
                     f"  logs           {settings.data_dir / 'logs'}",
                     "Press Ctrl-C to stop.",
                 ]

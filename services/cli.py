@@ -81,6 +81,20 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from events.catalog import check_docs, write_docs
+    from infra.settings import PROJECT_ROOT
+
+    if args.check:
+        stale = check_docs(PROJECT_ROOT)
+        for path in stale:
+            print(f"out of date: {path}")
+        return 1 if stale else 0
+    for path in write_docs(PROJECT_ROOT):
+        print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -109,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     api = add("api", cmd_api, "serve the HTTP API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    docs = add("docs", cmd_docs, "write the event catalog and JSON Schemas under docs/")
+    docs.add_argument("--check", action="store_true", help="only report files that are stale")
     add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     return parser
 

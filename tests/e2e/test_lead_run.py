@@ -1,0 +1,67 @@
+"""`lead run` (what `make run` runs): serves a referral, stops cleanly, keeps the data."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from infra.processes import port_open
+from infra.settings import PROJECT_ROOT, Settings
+from tests.conftest import subprocess_env
+from tests.factories import ACTOR_HEADERS, referral_body
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.e2e
+
+PORT = 58081
+
+
+def start(settings: Settings) -> subprocess.Popen[bytes]:
+    log = open(settings.data_dir / "logs" / "lead-run.log", "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "run"],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(LEAD_API_PORT=str(PORT)),
+    )
+
+
+def children_running() -> list[str]:
+    found = subprocess.run(
+        ["pgrep", "-af", "services.cli (api|relay|consumers)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.splitlines()
+
+
+def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(settings: Settings) -> None:
+    base = f"http://127.0.0.1:{PORT}"
+    run = start(settings)
+    try:
+        wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API of lead run")
+        with httpx.Client(base_url=base, headers=ACTOR_HEADERS, timeout=10) as client:
+            receipt = client.post("/v1/referrals", json=referral_body()).json()
+            url = f"/v1/referrals/{receipt['id']}"
+            wait_until(lambda: client.get(url).status_code == 200, 60, "the projection")
+    finally:
+        run.send_signal(signal.SIGINT)  # Ctrl-C
+        assert run.wait(timeout=90) == 0
+    assert not port_open("127.0.0.1", PORT)
+    assert children_running() == []
+
+    run = start(settings)
+    try:
+        wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API after a restart")
+        answer = httpx.get(f"{base}{url}", timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["referral_id"] == receipt["id"]
+    finally:
+        run.send_signal(signal.SIGINT)
+        assert run.wait(timeout=90) == 0
