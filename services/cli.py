@@ -87,11 +87,11 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
     if args.check:
         stale = check_docs(PROJECT_ROOT)
-        for path in stale:
-            print(f"out of date: {path}")
+        for name in stale:
+            print(f"out of date: {name}")
         return 1 if stale else 0
-    for path in write_docs(PROJECT_ROOT):
-        print(f"wrote {path.relative_to(PROJECT_ROOT)}")
+    for written in write_docs(PROJECT_ROOT):
+        print(f"wrote {written.relative_to(PROJECT_ROOT)}")
     return 0
 
 
