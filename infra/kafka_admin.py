@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from events.topics import TOPICS
@@ -38,14 +38,22 @@ def ensure_topics(settings: Settings) -> list[str]:
 
 
 def describe_topics(settings: Settings) -> dict[str, int]:
-    """Topic name -> partition count, for `lead infra status`."""
+    """Topic name -> partition count of the project's topics that exist."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
     try:
         wanted = {spec.name for spec in TOPICS}
-        return {
-            t["topic"]: len(t["partitions"])
-            for t in admin.describe_topics()
-            if t["topic"] in wanted
-        }
+        existing = wanted & set(admin.list_topics())
+        return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(sorted(existing))}
+    finally:
+        admin.close()
+
+
+def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
+    """The topic's explicitly set configuration (retention, cleanup, min ISR)."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    try:
+        result = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        entries = result["topic"][topic]
+        return {name: str(entry["value"]) for name, entry in entries.items()}
     finally:
         admin.close()

@@ -26,6 +26,14 @@ def cmd_infra(args: argparse.Namespace) -> int:
         print("\n".join(stack.status(settings)))
     else:
         print("\n".join(stack.status(settings)))
+    if args.action != "down":
+        from infra.kafka_admin import describe_topics
+
+        try:
+            for topic, partitions in sorted(describe_topics(settings).items()):
+                print(f"topic     {topic}  ({partitions} partitions)")
+        except Exception as exc:  # status must still print when Kafka is down
+            print(f"topics    unknown: {exc}")
     return 0
 
 
