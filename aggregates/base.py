@@ -7,7 +7,10 @@ from uuid import UUID
 
 from eventsourcing.domain import BaseAggregate
 
-from events.base import Actor, DomainEvent, utcnow
+from events.base import Actor, DomainEvent, Role, utcnow
+
+SYSTEM_ACTOR = Actor(principal="lead-backend", role=Role.SYSTEM, organisation="LEAD")
+"""Who acts when the backend itself decides (e.g. screening against the policy)."""
 
 
 class DomainError(Exception):
@@ -29,4 +32,4 @@ def occurred(at: datetime | None) -> datetime:
     return at if at is not None else utcnow()
 
 
-__all__ = ["Actor", "DomainError", "LeadAggregate", "occurred"]
+__all__ = ["SYSTEM_ACTOR", "Actor", "DomainError", "LeadAggregate", "occurred"]

@@ -200,8 +200,10 @@ class Case(LeadAggregate):
         decided_on: date,
         filing_date: date | None = None,
         note: str | None = None,
+        enrolled_on: date | None = None,
         occurred_at: datetime | None = None,
     ) -> None:
+        """A filing decides, by its date against enrollment, whether the case is post-enrollment."""
         self._check_open("charging decision")
         if decision is ChargingDecision.FILED and filing_date is None:
             raise FilingDateError("A decision to file needs the date the case was filed.")
@@ -220,6 +222,7 @@ class Case(LeadAggregate):
             decided_on=decided_on,
             filing_date=filing_date,
             note=note,
+            origin=derive_origin(filing_date, enrolled_on) if filing_date else None,
         )
 
     def record_liaison_recommendation(
@@ -308,6 +311,8 @@ class Case(LeadAggregate):
                 self.charging_decision = event.decision
                 if event.filing_date is not None:
                     self.filing_date = event.filing_date
+                if event.origin is not None:
+                    self.origin = event.origin
             case LiaisonRecommendationRecorded():
                 self.recommendation = event.recommendation
             case HearingScheduled():

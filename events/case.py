@@ -111,6 +111,9 @@ class ChargingDecisionRecorded(CaseEvent):
     decided_on: date
     filing_date: date | None = None  # set exactly when the decision is `filed`
     note: str | None = Field(None, max_length=2000)
+    origin: CaseOrigin | None = Field(
+        None, description="With a filing: pre-existing or post-enrollment, by the filing date."
+    )
 
 
 class LiaisonRecommendationRecorded(CaseEvent):

@@ -91,3 +91,20 @@ class ConsentExpired(ConsentEvent):
 
     expired_at: AwareDatetime
     by_event: str | None = Field(None, min_length=1, max_length=500)
+
+
+class ConsentFiled(CreationEvent):
+    """A person's consent index: the first consent on file for them."""
+
+    event_type: ClassVar[str] = "consent.filed"
+
+    person_id: UUID
+    consent_id: UUID
+
+
+class AnotherConsentFiled(ConsentEvent):
+    """A further consent on file for the person."""
+
+    event_type: ClassVar[str] = "consent.another_filed"
+
+    consent_id: UUID

@@ -7,9 +7,10 @@ from enum import StrEnum
 from typing import Any, ClassVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from events.base import CreationEvent
+from events.base import CreationEvent, DomainEvent
+from events.policy import VerificationSource
 
 
 class Pathway(StrEnum):
@@ -56,6 +57,27 @@ class Person(BaseModel):
     gender: str = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
 
 
+class ScreeningFacts(BaseModel):
+    """What the referrer reports that the site's exclusions and criteria look at."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    drug_grams: float | None = Field(None, ge=0, description="Quantity of drugs involved, if any.")
+    delivery_beyond_subsistence: bool = False
+    exploitation_of_minors: bool = False
+    promoting_prostitution: bool = False
+    last_violent_conviction_on: date | None = None
+    pending_specialty_court: bool = Field(
+        False, description="A pending drug-court or mental-health-court case."
+    )
+    protection_order_naming_participant: bool = False
+    prior_contact_verified_by: VerificationSource | None = Field(
+        None, description="Social contact: how prior low-level involvement was verified."
+    )
+    prior_contact_on: date | None = None
+    program_area: str | None = Field(None, max_length=200)
+
+
 class ReferralReceived(CreationEvent):
     """A referral arrived on one of the three pathways.
 
@@ -71,7 +93,91 @@ class ReferralReceived(CreationEvent):
     referrer: Referrer
     incident: Incident
     person: Person
+    facts: ScreeningFacts = ScreeningFacts()
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["occurred_at"] = state["timestamp"]
+
+
+class ReferralEvent(DomainEvent):
+    person_id: UUID
+
+
+class EligibilityDecided(ReferralEvent):
+    """Screened against the policy in force when the referral was made."""
+
+    event_type: ClassVar[str] = "referral.eligibility_decided"
+
+    eligible: bool
+    reasons: tuple[str, ...] = ()
+    policy_version: int
+
+
+class ReferralApproved(ReferralEvent):
+    """A designated approver accepted the referral (a referral is not an approval)."""
+
+    event_type: ClassVar[str] = "referral.approved"
+
+    intake_deadline: date | None = Field(
+        None, description="Arrest diversions only: intake must be completed by this day."
+    )
+
+
+class ReferralDeclined(ReferralEvent):
+    """The approver declined it."""
+
+    event_type: ClassVar[str] = "referral.declined"
+
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class WarmHandoffCompleted(ReferralEvent):
+    """The officer handed the person to a case manager in person."""
+
+    event_type: ClassVar[str] = "referral.warm_handoff_completed"
+
+    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager_arrived_at: AwareDatetime
+    minutes_to_arrival: int = Field(ge=0, description="From the referral to the arrival.")
+
+
+class IntakeScheduled(ReferralEvent):
+    event_type: ClassVar[str] = "referral.intake_scheduled"
+
+    scheduled_for: AwareDatetime
+    case_manager: str = Field(min_length=1, max_length=200)
+
+
+class IntakeCompleted(ReferralEvent):
+    """Psychosocial intake done and release of information signed: the person is enrolled."""
+
+    event_type: ClassVar[str] = "referral.intake_completed"
+
+    completed_on: date
+    case_manager: str = Field(min_length=1, max_length=200)
+    consent_id: UUID
+    participant_id: UUID
+
+
+class IntakeDeadlineLapsed(ReferralEvent):
+    """Intake was not completed in time: returned to the prosecutor, nothing filed."""
+
+    event_type: ClassVar[str] = "referral.intake_deadline_lapsed"
+
+    deadline: date
+    returned_to_prosecutor: bool = True
+
+
+class WithdrawalKind(StrEnum):
+    DECLINED = "declined"
+    WITHDREW = "withdrew"
+
+
+class ReferralWithdrawnByPerson(ReferralEvent):
+    """The person declined or withdrew; participation is voluntary."""
+
+    event_type: ClassVar[str] = "referral.withdrawn_by_person"
+
+    kind: WithdrawalKind
+    note: str | None = Field(None, max_length=1000)

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from events import case, consent, participant, policy, referral
 from events.base import DomainEvent
-from events.referral import ReferralReceived
 
-EVENT_CLASSES: tuple[type[DomainEvent], ...] = (ReferralReceived,)
+EVENT_MODULES = (policy, referral, participant, case, consent)
+
+
+def _published(cls: type[DomainEvent]) -> list[type[DomainEvent]]:
+    found = [cls] if "event_type" in vars(cls) and cls.event_type else []
+    for sub in cls.__subclasses__():
+        found.extend(_published(sub))
+    return found
+
+
+EVENT_CLASSES: tuple[type[DomainEvent], ...] = tuple(
+    sorted(
+        {c for c in _published(DomainEvent) if c.__module__.startswith("events.")},
+        key=lambda c: c.event_type,
+    )
+)
 
 BY_TYPE: dict[str, type[DomainEvent]] = {cls.event_type: cls for cls in EVENT_CLASSES}
+if len(BY_TYPE) != len(EVENT_CLASSES):  # pragma: no cover - a programming error
+    raise RuntimeError("two event classes share an event_type")
 
 
 class UnknownEventTypeError(LookupError):

@@ -89,4 +89,5 @@ class Settings(BaseSettings):
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             "CREATE_TABLE": "true",
+            "LEAD_SITE_ID": self.site_id,
         }

@@ -1,12 +1,14 @@
-"""The HTTP API. Handlers only translate: build a command, call the service, shape the answer."""
+"""The HTTP API. Handlers only translate: build a command, call the service, shape the answer.
 
-from __future__ import annotations
+(No `from __future__ import annotations` here: FastAPI reads the command classes
+from the annotations of the endpoint functions made by `command_endpoint`.)
+"""
 
 from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -14,15 +16,22 @@ from pydantic import BaseModel, ValidationError
 
 from events.base import Actor, Role
 from projections.referrals import get_referral
-from services.application import LeadApplication
-from services.commands import ReceiveReferral
-from services.errors import ConcurrencyError, DomainError
+from services import commands as c
+from services.application import LeadApplication, Receipt
+from services.errors import ConcurrencyError, DomainError, NotFoundError
 
 
 class ReceiptOut(BaseModel):
     id: UUID
     person_id: UUID | None
     position: int
+    version: int
+    warnings: tuple[str, ...] = ()
+
+
+class DisclosureAnswer(BaseModel):
+    allowed: bool
+    consent_id: UUID | None
 
 
 def actor_from_headers(
@@ -37,6 +46,36 @@ def actor_from_headers(
         raise HTTPException(422, detail=exc.errors(include_url=False)) from None
 
 
+ActorDep = Annotated[Actor, Depends(actor_from_headers)]
+
+
+def out(receipt: Receipt) -> ReceiptOut:
+    return ReceiptOut(
+        id=receipt.id,
+        person_id=receipt.person_id,
+        position=receipt.position,
+        version=receipt.version,
+        warnings=receipt.warnings,
+    )
+
+
+def create_routes(
+    router: APIRouter,
+    path: str,
+    command: type[c.Command],
+    handler: Callable[[UUID, Any, Actor], Receipt],
+    summary: str,
+) -> None:
+    """POST path/{id}: one command on one aggregate."""
+
+    def endpoint(id: UUID, body: command, actor: ActorDep) -> ReceiptOut:  # type: ignore[valid-type]
+        return out(handler(id, body, actor))
+
+    router.add_api_route(
+        path, endpoint, methods=["POST"], response_model=ReceiptOut, summary=summary, name=summary
+    )
+
+
 def create_api(
     application: LeadApplication,
     read_pool: ConnectionPool[Any],
@@ -48,25 +87,40 @@ def create_api(
         description="System of record for a LEAD site: referrals, contacts, cases, consents.",
         lifespan=lifespan,
     )
+    app = application
 
     @api.exception_handler(DomainError)
     async def _domain_error(_: Any, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=409)
 
     @api.exception_handler(ConcurrencyError)
     async def _conflict(_: Any, exc: ConcurrencyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
+        return JSONResponse({"detail": str(exc), "error": "ConcurrencyError"}, status_code=409)
+
+    @api.exception_handler(NotFoundError)
+    async def _not_found(_: Any, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "error": "NotFoundError"}, status_code=404)
 
     @api.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # -- policy ----------------------------------------------------------------------
+    @api.post("/v1/policy", status_code=201, response_model=ReceiptOut)
+    def adopt_policy(command: c.AdoptPolicy, actor: ActorDep) -> ReceiptOut:
+        return out(app.adopt_policy(command, actor))
+
+    @api.get("/v1/policy")
+    def read_policy() -> dict[str, Any]:
+        policy = app.get_policy()
+        return {
+            "versions": [{"version": v, **t.model_dump(mode="json")} for v, t in policy.versions]
+        }
+
+    # -- referrals -----------------------------------------------------------------
     @api.post("/v1/referrals", status_code=201, response_model=ReceiptOut)
-    def receive_referral(
-        command: ReceiveReferral, actor: Annotated[Actor, Depends(actor_from_headers)]
-    ) -> ReceiptOut:
-        receipt = application.receive_referral(command, actor)
-        return ReceiptOut(id=receipt.id, person_id=receipt.person_id, position=receipt.position)
+    def receive_referral(command: c.ReceiveReferral, actor: ActorDep) -> ReceiptOut:
+        return out(app.receive_referral(command, actor))
 
     @api.get("/v1/referrals/{referral_id}")
     def read_referral(referral_id: UUID) -> dict[str, Any]:
@@ -77,4 +131,139 @@ def create_api(
             raise HTTPException(404, detail=f"no referral {referral_id} (yet)")
         return referral
 
+    router = APIRouter()
+    steps: list[tuple[str, type[c.Command], Callable[[UUID, Any, Actor], Receipt], str]] = [
+        (
+            "/v1/referrals/{id}/approve",
+            c.ApproveReferral,
+            app.approve_referral,
+            "Approve a referral",
+        ),
+        (
+            "/v1/referrals/{id}/decline",
+            c.DeclineReferral,
+            app.decline_referral,
+            "Decline a referral",
+        ),
+        (
+            "/v1/referrals/{id}/warm-handoff",
+            c.CompleteWarmHandoff,
+            app.complete_warm_handoff,
+            "Record the warm handoff",
+        ),
+        (
+            "/v1/referrals/{id}/intake-schedule",
+            c.ScheduleIntake,
+            app.schedule_intake,
+            "Schedule intake",
+        ),
+        (
+            "/v1/referrals/{id}/intake",
+            c.CompleteIntake,
+            app.complete_intake,
+            "Complete intake (enrolls)",
+        ),
+        (
+            "/v1/referrals/{id}/lapse",
+            c.LapseReferral,
+            app.lapse_referral,
+            "Lapse a referral past its intake deadline",
+        ),
+        (
+            "/v1/referrals/{id}/withdraw",
+            c.WithdrawReferral,
+            app.withdraw_referral,
+            "The person declines or withdraws",
+        ),
+        ("/v1/cases/{id}/warrants", c.IssueWarrant, app.update_case, "Issue a warrant"),
+        ("/v1/cases/{id}/warrants/quash", c.QuashWarrant, app.update_case, "Quash a warrant"),
+        (
+            "/v1/cases/{id}/charging-decisions",
+            c.RecordChargingDecision,
+            app.update_case,
+            "Record a charging decision",
+        ),
+        (
+            "/v1/cases/{id}/recommendations",
+            c.RecordLiaisonRecommendation,
+            app.update_case,
+            "Record the liaison prosecutor's recommendation",
+        ),
+        ("/v1/cases/{id}/hearings", c.ScheduleHearing, app.update_case, "Schedule a hearing"),
+        (
+            "/v1/cases/{id}/disposition",
+            c.RecordDisposition,
+            app.update_case,
+            "Record the disposition",
+        ),
+        ("/v1/consents/{id}/revoke", c.RevokeConsent, app.revoke_consent, "Revoke a consent"),
+        (
+            "/v1/consents/{id}/expire",
+            c.ExpireConsent,
+            app.expire_consent,
+            "Record a consent's expiry",
+        ),
+        *participant_steps(app),
+    ]
+    for path, command, handler, summary in steps:
+        create_routes(router, path, command, handler, summary)
+    api.include_router(router)
+
+    # -- cases and consents ------------------------------------------------------------
+    @api.post("/v1/cases", status_code=201, response_model=ReceiptOut)
+    def open_case(command: c.OpenCase, actor: ActorDep) -> ReceiptOut:
+        return out(app.open_case(command, actor))
+
+    @api.post("/v1/consents", status_code=201, response_model=ReceiptOut)
+    def grant_consent(command: c.GrantConsent, actor: ActorDep) -> ReceiptOut:
+        return out(app.grant_consent(command, actor))
+
+    @api.post("/v1/disclosure-checks", response_model=DisclosureAnswer)
+    def check_disclosure(question: c.DisclosureQuestion) -> DisclosureAnswer:
+        consent = app.consent_for_disclosure(question)
+        return DisclosureAnswer(
+            allowed=consent is not None, consent_id=consent.id if consent else None
+        )
+
     return api
+
+
+def participant_steps(
+    app: LeadApplication,
+) -> list[tuple[str, type[c.Command], Callable[[UUID, Any, Actor], Receipt], str]]:
+    """Participant commands, addressed by the person's id."""
+    base = "/v1/participants/{id}"
+    update = app.update_participant
+    return [
+        (
+            f"{base}/case-manager",
+            c.AssignCaseManager,
+            app.assign_case_manager,
+            "Assign or reassign the case manager",
+        ),
+        (f"{base}/goals", c.SetGoal, update, "Set a goal (the participant's)"),
+        (f"{base}/goals/progress", c.RecordGoalProgress, update, "Record progress on a goal"),
+        (f"{base}/goals/revision", c.ReviseGoal, update, "Revise a goal"),
+        (f"{base}/contacts", c.RecordContact, update, "Record a contact"),
+        (
+            f"{base}/living-situation",
+            c.RecordLivingSituation,
+            update,
+            "Record the living situation",
+        ),
+        (f"{base}/income", c.RecordIncome, update, "Record income"),
+        (f"{base}/status", c.ChangeStatus, update, "Change engagement status"),
+        (f"{base}/exit", c.ExitParticipant, app.exit_participant, "Record an exit"),
+        (
+            f"{base}/reengage",
+            c.ReengageParticipant,
+            app.reengage_participant,
+            "Record re-engagement",
+        ),
+        (
+            f"{base}/progress-summaries",
+            c.ShareProgressSummary,
+            app.share_progress_summary,
+            "Share a progress summary with a partner (consent-checked)",
+        ),
+    ]

@@ -1,18 +1,51 @@
-"""The application service: loads aggregates, calls them, saves their events atomically."""
+"""The application service: loads aggregates, calls them, saves their events atomically.
+
+Every method is one use case; `eventsourcing`'s Application is the unit of work, so
+all aggregates one call changes are saved in one transaction with optimistic
+concurrency, or not at all.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
 
+from aggregates.base import DomainError, LeadAggregate
+from aggregates.case import Case
+from aggregates.caseload import Caseload, caseload_id
+from aggregates.consent import Consent
+from aggregates.consent_index import ConsentIndex, consent_index_id
+from aggregates.participant import Participant
+from aggregates.policy import NoPolicyInForceError, SitePolicy, policy_id
 from aggregates.referral import Referral
 from events.base import Actor
-from services.commands import ReceiveReferral
-from services.errors import ConcurrencyError
+from events.consent import InformationKind
+from events.policy import PolicyTerms
+from services import commands as c
+from services.errors import ConcurrencyError, NotFoundError
+
+A = TypeVar("A", bound=LeadAggregate)
+
+PARTICIPANT_NAMESPACE = UUID("c3a6f1de-55a4-4a8e-9b5e-27f8a1f6d0c4")
+
+
+class ConsentMismatchError(DomainError):
+    pass
+
+
+class AlreadyParticipantError(DomainError):
+    pass
+
+
+def participant_id_for(person_id: UUID) -> UUID:
+    """A person has one participant record, whatever number of enrollments."""
+    return uuid.uuid5(PARTICIPANT_NAMESPACE, str(person_id))
 
 
 @dataclass(frozen=True)
@@ -22,31 +55,356 @@ class Receipt:
     id: UUID
     person_id: UUID | None
     position: int
+    version: int = 1
+    warnings: tuple[str, ...] = ()
 
 
 class LeadApplication(Application[UUID]):
-    """All LEAD use cases. `eventsourcing`'s Application is the unit of work."""
+    """All LEAD use cases."""
 
     name = "lead"
 
-    def _save(self, *aggregates: Any) -> int:
+    @property
+    def site_id(self) -> str:
+        return self.env.get("LEAD_SITE_ID") or "lead-site"
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _save(self, *aggregates: LeadAggregate) -> int:
         try:
             recordings: list[Recording[UUID]] = self.save(*aggregates)
         except IntegrityError:
             raise ConcurrencyError(
-                "the record was changed by someone else; reload it and retry"
+                "the record was changed by someone else at the same time; reload it and retry"
             ) from None
         return max(r.notification.id for r in recordings) if recordings else 0
 
-    def receive_referral(self, command: ReceiveReferral, actor: Actor) -> Receipt:
+    def _get(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
+        try:
+            aggregate: LeadAggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"no {what} with id {aggregate_id}") from None
+        if not isinstance(aggregate, cls):
+            raise NotFoundError(f"no {what} with id {aggregate_id}")
+        return aggregate
+
+    def _find(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _receipt(self, aggregate: LeadAggregate, position: int, *warnings: str) -> Receipt:
+        return Receipt(
+            id=aggregate.id,
+            person_id=getattr(aggregate, "person_id", None),
+            position=position,
+            version=aggregate.version,
+            warnings=warnings,
+        )
+
+    def _update(
+        self,
+        cls: type[A],
+        aggregate_id: UUID,
+        what: str,
+        method: str,
+        actor: Actor,
+        command: c.Command,
+    ) -> Receipt:
+        aggregate = self._get(cls, aggregate_id, what)
+        getattr(aggregate, method)(actor=actor, **command.arguments())
+        return self._receipt(aggregate, self._save(aggregate))
+
+    # -- policy -----------------------------------------------------------------------
+    def adopt_policy(self, command: c.AdoptPolicy, actor: Actor) -> Receipt:
+        policy = self._find(policy_id(self.site_id))
+        if policy is None:
+            policy = SitePolicy.adopt(
+                site_id=self.site_id,
+                actor=actor,
+                terms=command.terms,
+                occurred_at=command.occurred_at,
+            )
+        else:
+            policy.amend(actor=actor, terms=command.terms, occurred_at=command.occurred_at)
+        return self._receipt(policy, self._save(policy))
+
+    def get_policy(self) -> SitePolicy:
+        policy = self._find(policy_id(self.site_id))
+        if not isinstance(policy, SitePolicy):
+            raise NoPolicyInForceError(
+                "no site policy has been adopted yet: the PCG's policy must be adopted "
+                "(POST /v1/policy or `lead policy adopt FILE`) before referrals are judged"
+            )
+        return policy
+
+    def policy_in_force(self, on: date) -> tuple[int, PolicyTerms]:
+        return self.get_policy().in_force(on)
+
+    # -- referrals ------------------------------------------------------------------
+    def receive_referral(self, command: c.ReceiveReferral, actor: Actor) -> Receipt:
+        occurred_at = command.occurred_at or datetime.now(UTC)
         referral = Referral.receive(
             actor=actor,
             pathway=command.pathway,
             referrer=command.referrer,
             incident=command.incident,
             person=command.person,
+            facts=command.facts,
             person_id=command.person_id,
+            occurred_at=occurred_at,
+            policy=self.policy_in_force(occurred_at.date()),
+        )
+        return self._receipt(referral, self._save(referral))
+
+    def approve_referral(
+        self, referral_id: UUID, command: c.ApproveReferral, actor: Actor
+    ) -> Receipt:
+        referral = self._get(Referral, referral_id, "referral")
+        assert referral.received_at is not None
+        _, terms = self.policy_in_force(referral.received_at.date())
+        referral.approve(
+            actor=actor,
+            intake_deadline_days=terms.intake_deadline_days,
             occurred_at=command.occurred_at,
         )
-        position = self._save(referral)
-        return Receipt(id=referral.id, person_id=referral.person_id, position=position)
+        return self._receipt(referral, self._save(referral))
+
+    def decline_referral(
+        self, referral_id: UUID, command: c.DeclineReferral, actor: Actor
+    ) -> Receipt:
+        return self._update(Referral, referral_id, "referral", "decline", actor, command)
+
+    def complete_warm_handoff(
+        self, referral_id: UUID, command: c.CompleteWarmHandoff, actor: Actor
+    ) -> Receipt:
+        return self._update(
+            Referral, referral_id, "referral", "complete_warm_handoff", actor, command
+        )
+
+    def schedule_intake(
+        self, referral_id: UUID, command: c.ScheduleIntake, actor: Actor
+    ) -> Receipt:
+        return self._update(Referral, referral_id, "referral", "schedule_intake", actor, command)
+
+    def lapse_referral(self, referral_id: UUID, command: c.LapseReferral, actor: Actor) -> Receipt:
+        referral = self._get(Referral, referral_id, "referral")
+        referral.lapse(
+            actor=actor, today=command.today or date.today(), occurred_at=command.occurred_at
+        )
+        return self._receipt(referral, self._save(referral))
+
+    def withdraw_referral(
+        self, referral_id: UUID, command: c.WithdrawReferral, actor: Actor
+    ) -> Receipt:
+        return self._update(Referral, referral_id, "referral", "withdraw", actor, command)
+
+    # -- intake and participants ---------------------------------------------------------
+    def complete_intake(
+        self, referral_id: UUID, command: c.CompleteIntake, actor: Actor
+    ) -> Receipt:
+        """Intake + signed release of information: the person is enrolled and assigned."""
+        referral = self._get(Referral, referral_id, "referral")
+        assert referral.person_id is not None
+        person_id = referral.person_id
+        if command.consent_id is not None:
+            consent = self._get(Consent, command.consent_id, "consent")
+            if consent.person_id != person_id:
+                raise ConsentMismatchError(
+                    f"consent {command.consent_id} was signed by someone else, not by the "
+                    "person this referral is about"
+                )
+        participant_id = participant_id_for(person_id)
+        if self._find(participant_id) is not None:
+            raise AlreadyParticipantError(
+                "this person is already a participant: re-engage them instead of enrolling again"
+            )
+        referral.complete_intake(actor=actor, participant_id=participant_id, **command.arguments())
+        participant = Participant.enroll(
+            actor=actor,
+            person_id=person_id,
+            referral_id=referral.id,
+            enrolled_on=command.completed_on,
+            case_manager=command.case_manager,
+            occurred_at=command.occurred_at,
+            participant_id=participant_id,
+        )
+        caseload, warnings = self._join_caseload(
+            actor, command.case_manager, participant, command.occurred_at
+        )
+        position = self._save(referral, participant, caseload)
+        return self._receipt(participant, position, *warnings)
+
+    def _caseload(self, actor: Actor, case_manager: str, occurred_at: datetime | None) -> Caseload:
+        caseload = self._find(caseload_id(case_manager))
+        if isinstance(caseload, Caseload):
+            return caseload
+        return Caseload.open(actor=actor, case_manager=case_manager, occurred_at=occurred_at)
+
+    def _join_caseload(
+        self,
+        actor: Actor,
+        case_manager: str,
+        participant: Participant,
+        occurred_at: datetime | None,
+    ) -> tuple[Caseload, tuple[str, ...]]:
+        _, terms = self.policy_in_force(date.today())
+        caseload = self._caseload(actor, case_manager, occurred_at)
+        assert participant.person_id is not None
+        above_warning = caseload.join(
+            actor=actor,
+            participant_id=participant.id,
+            person_id=participant.person_id,
+            hard_cap=terms.caseload.hard_cap,
+            warning=terms.caseload.warning,
+            occurred_at=occurred_at,
+        )
+        warnings: tuple[str, ...] = ()
+        if above_warning:
+            warnings = (
+                f"{case_manager}'s caseload is now {caseload.size}, above the warning "
+                f"level of {terms.caseload.warning} (target {terms.caseload.target})",
+            )
+        return caseload, warnings
+
+    def participant(self, person_id: UUID) -> Participant:
+        return self._get(Participant, participant_id_for(person_id), "participant for person")
+
+    def assign_case_manager(
+        self, person_id: UUID, command: c.AssignCaseManager, actor: Actor
+    ) -> Receipt:
+        """Reassignment moves the participant between caseloads in one transaction."""
+        participant = self.participant(person_id)
+        previous = self._caseload(actor, participant.case_manager, command.occurred_at)
+        participant.assign_case_manager(actor=actor, **command.arguments())
+        previous.leave(actor=actor, participant_id=participant.id, occurred_at=command.occurred_at)
+        caseload, warnings = self._join_caseload(
+            actor, command.case_manager, participant, command.occurred_at
+        )
+        position = self._save(participant, previous, caseload)
+        return self._receipt(participant, position, *warnings)
+
+    def update_participant(self, person_id: UUID, command: c.Command, actor: Actor) -> Receipt:
+        method = {
+            c.SetGoal: "set_goal",
+            c.RecordGoalProgress: "record_goal_progress",
+            c.ReviseGoal: "revise_goal",
+            c.RecordContact: "record_contact",
+            c.RecordLivingSituation: "record_living_situation",
+            c.RecordIncome: "record_income",
+            c.ChangeStatus: "change_status",
+        }[type(command)]
+        return self._update(
+            Participant,
+            participant_id_for(person_id),
+            "participant for person",
+            method,
+            actor,
+            command,
+        )
+
+    def exit_participant(
+        self, person_id: UUID, command: c.ExitParticipant, actor: Actor
+    ) -> Receipt:
+        """Exiting frees the place on the case manager's caseload."""
+        participant = self.participant(person_id)
+        participant.exit(actor=actor, **command.arguments())
+        caseload = self._caseload(actor, participant.case_manager, command.occurred_at)
+        caseload.leave(actor=actor, participant_id=participant.id, occurred_at=command.occurred_at)
+        return self._receipt(participant, self._save(participant, caseload))
+
+    def reengage_participant(
+        self, person_id: UUID, command: c.ReengageParticipant, actor: Actor
+    ) -> Receipt:
+        participant = self.participant(person_id)
+        participant.reengage(actor=actor, **command.arguments())
+        caseload, warnings = self._join_caseload(
+            actor, participant.case_manager, participant, command.occurred_at
+        )
+        return self._receipt(participant, self._save(participant, caseload), *warnings)
+
+    def share_progress_summary(
+        self, person_id: UUID, command: c.ShareProgressSummary, actor: Actor
+    ) -> Receipt:
+        """Checked against the consent in force now; the summary says under which one."""
+        participant = self.participant(person_id)
+        consent = self.consent_for_disclosure(
+            c.DisclosureQuestion(
+                person_id=person_id,
+                recipient_organisation=command.recipient_organisation,
+                recipient_role=command.recipient_role,
+                kind=InformationKind.PROGRESS_SUMMARY,
+            )
+        )
+        participant.share_progress_summary(
+            actor=actor,
+            consent_id=consent.id if consent else None,
+            consent_covers=consent is not None,
+            **command.arguments(),
+        )
+        return self._receipt(participant, self._save(participant))
+
+    # -- cases ----------------------------------------------------------------------------
+    def open_case(self, command: c.OpenCase, actor: Actor) -> Receipt:
+        args = command.arguments()
+        case = Case.open(actor=actor, enrolled_on=self.enrolled_on(command.person_id), **args)
+        return self._receipt(case, self._save(case))
+
+    def enrolled_on(self, person_id: UUID) -> date | None:
+        participant = self._find(participant_id_for(person_id))
+        return getattr(participant, "enrolled_on", None)
+
+    def update_case(self, case_id: UUID, command: c.Command, actor: Actor) -> Receipt:
+        if isinstance(command, c.RecordChargingDecision):
+            case = self._get(Case, case_id, "case")
+            assert case.person_id is not None
+            case.record_charging_decision(
+                actor=actor, enrolled_on=self.enrolled_on(case.person_id), **command.arguments()
+            )
+            return self._receipt(case, self._save(case))
+        method = {
+            c.IssueWarrant: "issue_warrant",
+            c.QuashWarrant: "quash_warrant",
+            c.RecordLiaisonRecommendation: "record_liaison_recommendation",
+            c.ScheduleHearing: "schedule_hearing",
+            c.RecordDisposition: "record_disposition",
+        }[type(command)]
+        return self._update(Case, case_id, "case", method, actor, command)
+
+    # -- consent --------------------------------------------------------------------------
+    def grant_consent(self, command: c.GrantConsent, actor: Actor) -> Receipt:
+        consent = Consent.grant(actor=actor, **command.arguments())
+        index = self._find(consent_index_id(command.person_id))
+        if index is None:
+            index = ConsentIndex.start(
+                actor=actor,
+                person_id=command.person_id,
+                consent_id=consent.id,
+                occurred_at=command.occurred_at,
+            )
+        else:
+            index.file(actor=actor, consent_id=consent.id, occurred_at=command.occurred_at)
+        position = self._save(consent, index)
+        return self._receipt(consent, position)
+
+    def revoke_consent(self, consent_id: UUID, command: c.RevokeConsent, actor: Actor) -> Receipt:
+        return self._update(Consent, consent_id, "consent", "revoke", actor, command)
+
+    def expire_consent(self, consent_id: UUID, command: c.ExpireConsent, actor: Actor) -> Receipt:
+        return self._update(Consent, consent_id, "consent", "expire", actor, command)
+
+    def consents_of(self, person_id: UUID) -> list[Consent]:
+        index = self._find(consent_index_id(person_id))
+        if not isinstance(index, ConsentIndex):
+            return []
+        return [self._get(Consent, cid, "consent") for cid in index.consent_ids]
+
+    def consent_for_disclosure(self, question: c.DisclosureQuestion) -> Consent | None:
+        """The consent under which the disclosure may be made now, or None: do not disclose."""
+        at = question.at or datetime.now(UTC)
+        for consent in self.consents_of(question.person_id):
+            if consent.covers(
+                question.recipient_organisation, question.recipient_role, question.kind, at
+            ):
+                return consent
+        return None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from events.base import Actor, Role
+from events.case import Severity
+from events.policy import DivertibleOffense, PolicyTerms, SocialContactCriteria
 
 OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
 
@@ -42,3 +45,28 @@ def referral_body(
     if person_id is not None:
         body["person_id"] = str(person_id)
     return body
+
+
+POLICY_TERMS = PolicyTerms(
+    effective_from=date(2020, 1, 1),
+    divertible_offenses=(
+        DivertibleOffense(
+            statute_code="69.50.4013",
+            description="possession of a controlled substance",
+            severity=Severity.FELONY,
+            nibrs_code="35A",
+        ),
+        DivertibleOffense(
+            statute_code="9A.52.080",
+            description="criminal trespass",
+            severity=Severity.MISDEMEANOR,
+            nibrs_code="90J",
+        ),
+        DivertibleOffense(
+            statute_code="9A.88.030", description="prostitution", severity=Severity.MISDEMEANOR
+        ),
+    ),
+    social_contact=SocialContactCriteria(program_areas=("Belltown", "Downtown")),
+    intake_deadline_days=14,
+)
+POLICY = (1, POLICY_TERMS)

@@ -14,7 +14,7 @@ from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
 from infra.bootstrap import Container
 from tests.conftest import subprocess_env
-from tests.factories import OFFICER
+from tests.factories import OFFICER, POLICY
 from tests.kafka_reader import data_of, read_all, referred_by
 from tests.processes import Proc, wait_until
 
@@ -53,6 +53,7 @@ def test_killed_relay_and_consumer_lose_nothing_and_apply_nothing_twice(
     for _ in range(TOTAL // 200):
         batch = [
             Referral.receive(
+                policy=POLICY,
                 actor=OFFICER,
                 pathway=Pathway.ARREST_DIVERSION,
                 referrer=Referrer(principal="officer.reyes", organisation=tag),

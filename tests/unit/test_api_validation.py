@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from services.api import create_api
 from services.application import LeadApplication
-from tests.factories import ACTOR_HEADERS, referral_body
+from services.commands import AdoptPolicy
+from tests.factories import ACTOR_HEADERS, OFFICER, POLICY_TERMS, referral_body
 
 IN_MEMORY = {
     "PERSISTENCE_MODULE": "eventsourcing.popo",
@@ -22,13 +23,15 @@ IN_MEMORY = {
 @pytest.fixture
 def app_and_client() -> Iterator[tuple[LeadApplication, TestClient]]:
     application = LeadApplication(env=IN_MEMORY)
+    application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), OFFICER)
     api = create_api(application, read_pool=None)  # type: ignore[arg-type]  # reads not used here
     with TestClient(api) as client:
         yield application, client
 
 
 def events_recorded(application: LeadApplication) -> int:
-    return application.recorder.max_notification_id() or 0
+    """Events recorded after the policy adopted by the fixture."""
+    return (application.recorder.max_notification_id() or 0) - 1
 
 
 def test_a_good_referral_is_recorded_once(
@@ -37,8 +40,8 @@ def test_a_good_referral_is_recorded_once(
     application, client = app_and_client
     response = client.post("/v1/referrals", json=referral_body(), headers=ACTOR_HEADERS)
     assert response.status_code == 201, response.text
-    assert response.json()["position"] == 1
-    assert events_recorded(application) == 1
+    assert response.json()["position"] == 3  # the policy, then received and screened
+    assert events_recorded(application) == 2
 
 
 @pytest.mark.parametrize(

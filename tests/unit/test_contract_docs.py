@@ -3,6 +3,7 @@ committed copies are current."""
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,29 +12,29 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from aggregates.referral import Referral
 from events.base import DomainEvent
 from events.catalog import check_docs, cloudevent_schema, payload_schema, write_docs
 from events.envelope import envelope
-from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
+from events.referral import ReferralReceived
 from events.registry import EVENT_CLASSES
 from infra.settings import PROJECT_ROOT
-from tests.factories import OFFICER
+from services.application import LeadApplication
+from tests import scenario
+from tests.unit.test_api_validation import IN_MEMORY
 
 
+@functools.cache
 def published_events() -> list[DomainEvent]:
-    """Real events, made by the aggregates as the application makes them.
+    """Real events, made by the application as it makes them: the whole site scenario.
 
-    A new event class needs its aggregate call here, or its schema test fails.
+    A new event class needs a use in `tests/scenario.py`, or its schema test fails.
     """
-    referral = Referral.receive(
-        actor=OFFICER,
-        pathway=Pathway.ARREST_DIVERSION,
-        referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
-        incident=Incident(offense_code="69.50.4013", description="possession", nibrs_code="35A"),
-        person=Person(given_name="Ann", family_name="Doe", aliases=("Annie",)),
-    )
-    return list(referral.collect_events())
+    app = LeadApplication(env=IN_MEMORY)
+    scenario.run(app)
+    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    events = [app.mapper.to_domain_event(n) for n in notifications]
+    app.close()
+    return events  # type: ignore[return-value]
 
 
 def real_event(cls: type[DomainEvent]) -> DomainEvent:

@@ -10,18 +10,19 @@ from aggregates.referral import Referral
 from events.envelope import CONTENT_TYPE, CloudEvent, EnvelopeError, decode, envelope
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
 from events.registry import UnknownEventTypeError
-from tests.factories import OFFICER
+from tests.factories import OFFICER, POLICY
 
 
 def received() -> ReferralReceived:
     referral = Referral.receive(
+        policy=POLICY,
         actor=OFFICER,
         pathway=Pathway.ARREST_DIVERSION,
         referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
         incident=Incident(offense_code="69.50.4013", description="possession"),
         person=Person(given_name="Ann", family_name="Doe"),
     )
-    [event] = referral.collect_events()
+    event = referral.collect_events()[0]
     assert isinstance(event, ReferralReceived)
     return event
 

@@ -8,13 +8,14 @@ from eventsourcing.persistence import StoredEvent
 from aggregates.referral import Referral
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
 from infra.mapper import JSONBytesTranscoder, PydanticMapper
-from tests.factories import OFFICER
+from tests.factories import OFFICER, POLICY
 
 mapper = PydanticMapper(transcoder=JSONBytesTranscoder())
 
 
 def received() -> ReferralReceived:
     referral = Referral.receive(
+        policy=POLICY,
         actor=OFFICER,
         pathway=Pathway.COMMUNITY,
         referrer=Referrer(
@@ -23,7 +24,7 @@ def received() -> ReferralReceived:
         incident=Incident(offense_code="none", description="community concern"),
         person=Person(given_name="Ann", family_name="Doe", aliases=("Annie",)),
     )
-    [event] = referral.collect_events()
+    event = referral.collect_events()[0]
     assert isinstance(event, ReferralReceived)
     return event
 
