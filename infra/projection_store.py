@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.base import Delete, Projection, RowChange, Table, Upsert
+from projections.base import Delete, Projection, RowChange, Table, Update, Upsert
 
 POSITIONS_DDL = """
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -74,6 +74,22 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
             sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(change.table), where),
             list(change.key.values()),
         )
+    if isinstance(change, Update):
+        sets = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in [*change.values, "version"]
+        )
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
+        )
+        statement = sql.SQL("UPDATE {} SET {} WHERE {} AND version < %s").format(
+            sql.Identifier(change.table), sets, where
+        )
+        return statement, [
+            *change.values.values(),
+            change.version,
+            *change.key.values(),
+            change.version,
+        ]
     assert isinstance(change, Upsert)
     row = {**change.key, **change.values}
     if change.version is not None:

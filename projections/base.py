@@ -20,12 +20,22 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class Update:
+    """Change some columns of an existing row, if `version` is newer than the row's."""
+
+    table: str
+    key: dict[str, Any]
+    values: dict[str, Any]
+    version: int
+
+
+@dataclass(frozen=True)
 class Delete:
     table: str
     key: dict[str, Any]
 
 
-RowChange = Upsert | Delete
+RowChange = Upsert | Update | Delete
 
 
 @dataclass(frozen=True)

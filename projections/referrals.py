@@ -1,4 +1,8 @@
-"""The referral view: one row per referral, as the referral queue and referrers see it."""
+"""The referral view: one row per referral, as the referral queue and referrers see it.
+
+It holds no names or birth dates: the people who need those read them from the
+case file, not from a list.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,21 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from events.base import DomainEvent
-from events.referral import ReferralReceived
-from projections.base import RowChange, Table, Upsert
+from events.referral import (
+    EligibilityDecided,
+    IntakeCompleted,
+    IntakeDeadlineLapsed,
+    IntakeScheduled,
+    ReferralApproved,
+    ReferralDeclined,
+    ReferralReceived,
+    ReferralWithdrawnByPerson,
+    WarmHandoffCompleted,
+)
+from projections.base import RowChange, Table, Update, Upsert
 
 TABLE = Table(
     name="referrals",
@@ -26,11 +41,31 @@ TABLE = Table(
         "nibrs_code": "text",
         "received_at": "timestamptz NOT NULL",
         "recorded_at": "timestamptz NOT NULL",
+        "eligible": "boolean",
+        "exclusion_reasons": "jsonb NOT NULL DEFAULT '[]'",
+        "policy_version": "integer",
+        "intake_deadline": "date",
+        "case_manager": "text",
+        "minutes_to_handoff": "integer",
+        "intake_scheduled_for": "timestamptz",
+        "participant_id": "uuid",
+        "closed_reason": "text",
         "position": "bigint NOT NULL",
     },
     primary_key=("referral_id",),
-    indexes=(("person_id",), ("referrer_organisation", "received_at")),
+    indexes=(("person_id",), ("referrer_organisation", "received_at"), ("status",)),
 )
+
+
+def _update(event: DomainEvent, position: int, **values: Any) -> list[RowChange]:
+    return [
+        Update(
+            TABLE.name,
+            key={"referral_id": event.originator_id},
+            values={**values, "position": position},
+            version=event.originator_version,
+        )
+    ]
 
 
 class ReferralsProjection:
@@ -38,27 +73,80 @@ class ReferralsProjection:
     tables: Sequence[Table] = (TABLE,)
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
-        if isinstance(event, ReferralReceived):
-            return [
-                Upsert(
-                    TABLE.name,
-                    key={"referral_id": event.originator_id},
-                    values={
-                        "person_id": event.person_id,
-                        "pathway": event.pathway.value,
-                        "status": "received",
-                        "referrer_principal": event.referrer.principal,
-                        "referrer_organisation": event.referrer.organisation,
-                        "offense_code": event.incident.offense_code,
-                        "offense_description": event.incident.description,
-                        "nibrs_code": event.incident.nibrs_code,
-                        "received_at": event.occurred_at,
-                        "recorded_at": event.timestamp,
-                        "position": position,
-                    },
-                    version=event.originator_version,
+        match event:
+            case ReferralReceived():
+                return [
+                    Upsert(
+                        TABLE.name,
+                        key={"referral_id": event.originator_id},
+                        values={
+                            "person_id": event.person_id,
+                            "pathway": event.pathway.value,
+                            "status": "received",
+                            "referrer_principal": event.referrer.principal,
+                            "referrer_organisation": event.referrer.organisation,
+                            "offense_code": event.incident.offense_code,
+                            "offense_description": event.incident.description,
+                            "nibrs_code": event.incident.nibrs_code,
+                            "received_at": event.occurred_at,
+                            "recorded_at": event.timestamp,
+                            "position": position,
+                        },
+                        version=event.originator_version,
+                    )
+                ]
+            case EligibilityDecided():
+                return _update(
+                    event,
+                    position,
+                    eligible=event.eligible,
+                    exclusion_reasons=Jsonb(list(event.reasons)),
+                    policy_version=event.policy_version,
+                    status="eligible" if event.eligible else "excluded",
                 )
-            ]
+            case ReferralApproved():
+                return _update(
+                    event, position, status="approved", intake_deadline=event.intake_deadline
+                )
+            case ReferralDeclined():
+                return _update(event, position, status="declined", closed_reason=event.reason)
+            case WarmHandoffCompleted():
+                return _update(
+                    event,
+                    position,
+                    case_manager=event.case_manager,
+                    minutes_to_handoff=event.minutes_to_arrival,
+                )
+            case IntakeScheduled():
+                return _update(
+                    event,
+                    position,
+                    status="intake_scheduled",
+                    intake_scheduled_for=event.scheduled_for,
+                    case_manager=event.case_manager,
+                )
+            case IntakeCompleted():
+                return _update(
+                    event,
+                    position,
+                    status="enrolled",
+                    participant_id=event.participant_id,
+                    case_manager=event.case_manager,
+                )
+            case IntakeDeadlineLapsed():
+                return _update(
+                    event,
+                    position,
+                    status="lapsed",
+                    closed_reason="intake deadline lapsed; returned to the prosecutor",
+                )
+            case ReferralWithdrawnByPerson():
+                return _update(
+                    event,
+                    position,
+                    status="withdrawn",
+                    closed_reason=f"the person {event.kind.value}",
+                )
         return []
 
 
@@ -78,6 +166,17 @@ def row_to_referral(row: dict[str, Any]) -> dict[str, Any]:
             "description": row["offense_description"],
             "nibrs_code": row["nibrs_code"],
         },
+        "eligibility": {
+            "eligible": row["eligible"],
+            "reasons": row["exclusion_reasons"],
+            "policy_version": row["policy_version"],
+        },
+        "intake_deadline": row["intake_deadline"],
+        "case_manager": row["case_manager"],
+        "minutes_to_handoff": row["minutes_to_handoff"],
+        "intake_scheduled_for": row["intake_scheduled_for"],
+        "participant_id": row["participant_id"],
+        "closed_reason": row["closed_reason"],
         "received_at": row["received_at"],
         "recorded_at": row["recorded_at"],
         "position": row["position"],

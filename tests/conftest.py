@@ -17,7 +17,10 @@ import pytest
 from infra import stack
 from infra.bootstrap import Container
 from infra.settings import PROJECT_ROOT, Settings
+from services.commands import AdoptPolicy
+from tests.factories import POLICY_TERMS
 from tests.processes import stop_all
+from tests.scenario import ADMIN
 
 TEST_ENV = {
     "LEAD_ENVIRONMENT": "test",
@@ -46,7 +49,10 @@ def settings() -> Iterator[Settings]:
     settings = make_test_settings()
     stack.destroy(settings)
     stack.up(settings)
-    Container(settings).prepare()
+    container = Container(settings)
+    container.prepare()
+    container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+    container.application.close()
     try:
         yield settings
     finally:
