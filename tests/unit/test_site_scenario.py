@@ -15,6 +15,7 @@ from events.consent import InformationKind
 from events.registry import EVENT_CLASSES
 from services import commands as c
 from services.application import LeadApplication
+from services.errors import ConcurrencyError
 from tests import scenario
 from tests.unit.test_api_validation import IN_MEMORY
 
@@ -142,3 +143,19 @@ def test_a_referral_before_any_policy_is_refused(app: LeadApplication) -> None:
         app.receive_referral(
             scenario.referral(scenario.Pathway.COMMUNITY, 1, days_ago=0), scenario.OUTREACH
         )
+
+
+def test_a_concurrent_edit_is_refused_with_reload_and_retry(app: LeadApplication) -> None:
+    site = scenario.run(app)
+    assert site.enrolled_person is not None
+    first = app.participant(site.enrolled_person)
+    second = app.participant(site.enrolled_person)  # a stale copy, loaded at the same time
+    first.set_goal(actor=scenario.CM, text="see a dentist", domain=scenario.GoalDomain.HEALTH)
+    app._save(first)
+    second.set_goal(
+        actor=scenario.CM, text="open a bank account", domain=scenario.GoalDomain.INCOME
+    )
+    with pytest.raises(ConcurrencyError, match="reload it and retry"):
+        app._save(second)
+    texts = [g.text for g in app.participant(site.enrolled_person).goals.values()]
+    assert "see a dentist" in texts and "open a bank account" not in texts
