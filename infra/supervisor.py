@@ -32,6 +32,28 @@ def _spawn(name: str, settings: Settings) -> subprocess.Popen[bytes]:
         )
 
 
+def adopt_example_policy(container: Container) -> None:
+    """A development stack starts with the example policy, so referrals can be judged."""
+    from aggregates.base import SYSTEM_ACTOR, DomainError
+    from services.commands import AdoptPolicy
+    from services.policy_file import EXAMPLE_POLICY, load_policy
+
+    app = container.application
+    try:
+        app.get_policy()
+    except DomainError:
+        if container.settings.environment == "production":
+            print("no site policy adopted yet: adopt it with `lead policy adopt FILE`")
+            return
+        app.adopt_policy(AdoptPolicy(terms=load_policy(EXAMPLE_POLICY)), SYSTEM_ACTOR)
+        print(
+            f"adopted the example site policy ({EXAMPLE_POLICY.name}); "
+            "replace it with `lead policy adopt FILE`"
+        )
+    finally:
+        app.close()
+
+
 def run(settings: Settings) -> int:
     stopping = False
 
@@ -46,7 +68,9 @@ def run(settings: Settings) -> int:
     state = stack.up(settings)
     children: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        Container(settings).prepare()
+        container = Container(settings)
+        container.prepare()
+        adopt_example_policy(container)
         for name in CHILDREN:
             children[name] = _spawn(name, settings)
         base = f"http://{settings.api_host}:{settings.api_port}"

@@ -8,7 +8,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
+
+import yaml
+
+from events.base import Actor, Role
 
 
 def cmd_infra(args: argparse.Namespace) -> int:
@@ -103,6 +108,37 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def operator(args: argparse.Namespace) -> Actor:
+    return Actor(principal=args.principal, role=Role.ADMINISTRATOR, organisation=args.organisation)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from infra.bootstrap import Container
+    from services.commands import AdoptPolicy
+    from services.policy_file import PolicyFileError, load_policy
+
+    container = Container()
+    app = container.application
+    if args.action == "adopt":
+        if not args.file:
+            print(
+                "error: `lead policy adopt` needs the policy file (YAML or JSON)", file=sys.stderr
+            )
+            return 2
+        try:
+            terms = load_policy(Path(args.file))
+        except (PolicyFileError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        receipt = app.adopt_policy(AdoptPolicy(terms=terms), operator(args))
+        print(f"adopted policy version {receipt.version}, effective {terms.effective_from}")
+        return 0
+    for version, terms in app.get_policy().versions:
+        print(f"--- version {version}, effective {terms.effective_from}")
+        print(yaml.safe_dump(terms.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -131,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     api = add("api", cmd_api, "serve the HTTP API")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    policy = add("policy", cmd_policy, "adopt the site policy from a YAML/JSON file, or show it")
+    policy.add_argument("action", choices=["adopt", "show"])
+    policy.add_argument("file", nargs="?", help="with adopt: the policy file")
+    policy.add_argument("--principal", default="pcg", help="who adopts it (recorded)")
+    policy.add_argument("--organisation", default="LEAD PCG")
     docs = add("docs", cmd_docs, "write the event catalog and JSON Schemas under docs/")
     docs.add_argument("--check", action="store_true", help="only report files that are stale")
     add("run", cmd_run, "start everything in the foreground (what `make run` does)")
