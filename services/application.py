@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.utils import get_topic
 
 from aggregates.base import DomainError, LeadAggregate
 from aggregates.case import Case
@@ -26,6 +27,7 @@ from aggregates.policy import NoPolicyInForceError, SitePolicy, policy_id
 from aggregates.referral import Referral
 from events.base import Actor
 from events.consent import InformationKind
+from events.participant import CaseloadOpened
 from events.policy import PolicyTerms
 from services import commands as c
 from services.errors import ConcurrencyError, NotFoundError
@@ -166,6 +168,7 @@ class LeadApplication(Application[UUID]):
         referral.approve(
             actor=actor,
             intake_deadline_days=terms.intake_deadline_days,
+            capacity_left=self.capacity_left(),
             occurred_at=command.occurred_at,
         )
         return self._receipt(referral, self._save(referral))
@@ -266,6 +269,19 @@ class LeadApplication(Application[UUID]):
                 f"level of {terms.caseload.warning} (target {terms.caseload.target})",
             )
         return caseload, warnings
+
+    def capacity_left(self) -> int:
+        """Places left under the policy in force: its capacity less everyone on a caseload."""
+        _, terms = self.policy_in_force(date.today())
+        opened = self.recorder.select_notifications(
+            start=1, limit=100_000, topics=[get_topic(CaseloadOpened)]
+        )
+        active = 0
+        for notification in opened:
+            caseload = self._find(UUID(str(notification.originator_id)))
+            if isinstance(caseload, Caseload):
+                active += caseload.size
+        return terms.program_capacity - active
 
     def participant(self, person_id: UUID) -> Participant:
         return self._get(Participant, participant_id_for(person_id), "participant for person")

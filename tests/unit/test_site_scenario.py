@@ -159,3 +159,52 @@ def test_a_concurrent_edit_is_refused_with_reload_and_retry(app: LeadApplication
         app._save(second)
     texts = [g.text for g in app.participant(site.enrolled_person).goals.values()]
     assert "see a dentist" in texts and "open a bank account" not in texts
+
+
+def test_community_referrals_wait_when_the_program_is_full(app: LeadApplication) -> None:
+    full = scenario.POLICY_TERMS.model_copy(update={"program_capacity": 1})
+    app.adopt_policy(c.AdoptPolicy(terms=full), scenario.ADMIN)
+    first = app.receive_referral(
+        scenario.referral(scenario.Pathway.ARREST_DIVERSION, 1, days_ago=1), scenario.OFFICER
+    )
+    app.approve_referral(first.id, c.ApproveReferral(), scenario.PM)
+    assert app.capacity_left() == 1
+    assert first.person_id is not None
+    consent = app.grant_consent(
+        c.GrantConsent(
+            person_id=first.person_id,
+            disclosing_party="REACH",
+            recipients=(scenario.Recipient(kind=scenario.RecipientKind.ROLE, name="case_manager"),),
+            purpose="case management",
+            information_kinds=(InformationKind.PROGRAM_STATUS,),
+            signature_method=scenario.SignatureMethod.VERBAL,
+            signed_at=scenario.datetime.now(scenario.UTC),
+            expiration_event="exit",
+        ),
+        scenario.CM,
+    )
+    app.complete_intake(
+        first.id,
+        c.CompleteIntake(
+            completed_on=scenario.date.today(), case_manager="cm.ortiz", consent_id=consent.id
+        ),
+        scenario.CM,
+    )
+    assert app.capacity_left() == 0
+
+    community = app.receive_referral(
+        scenario.referral(scenario.Pathway.COMMUNITY, 2, days_ago=0), scenario.OUTREACH
+    )
+    with pytest.raises(DomainError, match="wait in the queue behind arrest diversions"):
+        app.approve_referral(community.id, c.ApproveReferral(), scenario.PM)
+    arrest = app.receive_referral(
+        scenario.referral(scenario.Pathway.ARREST_DIVERSION, 3, days_ago=0), scenario.OFFICER
+    )
+    app.approve_referral(arrest.id, c.ApproveReferral(), scenario.PM)  # arrests go first
+    app.exit_participant(
+        first.person_id,
+        c.ExitParticipant(exited_on=scenario.date.today(), reason=scenario.ExitReason.GRADUATED),
+        scenario.CM,
+    )
+    assert app.capacity_left() == 1
+    app.approve_referral(community.id, c.ApproveReferral(), scenario.PM)  # a place opened
