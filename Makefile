@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make run DEMO=200` seeds a synthetic site of 200 participants into an empty store.
 run: install
-	$(BIN)/lead run
+	$(BIN)/lead run $(if $(DEMO),--demo $(DEMO))
 
 # Starts its own Kafka and PostgreSQL (in .lead/test, on ports of their own), runs
 # every test layer against them, and stops them again.

@@ -54,7 +54,27 @@ def adopt_example_policy(container: Container) -> None:
         app.close()
 
 
-def run(settings: Settings) -> int:
+def seed_demo(container: Container, participants: int, months: int) -> None:
+    """Seed a synthetic site, only into an empty store (never on top of real data)."""
+    from services.demo import seed_site
+    from services.progress import Progress
+
+    app = container.application
+    try:
+        if (app.recorder.max_notification_id() or 0) > 0:
+            print("the store already holds events: not seeding demo data")
+            return
+        seed_site(
+            app,
+            participants=participants,
+            months=months,
+            progress=Progress(f"seeding a demo site of {participants} participants"),
+        )
+    finally:
+        app.close()
+
+
+def run(settings: Settings, demo: tuple[int, int] | None = None) -> int:
     stopping = False
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -70,6 +90,8 @@ def run(settings: Settings) -> int:
     try:
         container = Container(settings)
         container.prepare()
+        if demo is not None and settings.environment != "production":
+            seed_demo(Container(settings), *demo)
         adopt_example_policy(container)
         for name in CHILDREN:
             children[name] = _spawn(name, settings)

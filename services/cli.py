@@ -139,11 +139,30 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from infra.bootstrap import Container
+    from services.demo import seed_site
+    from services.progress import Progress
+
+    container = Container()
+    report = seed_site(
+        container.application,
+        participants=args.participants,
+        months=args.months,
+        seed=args.seed,
+        progress=Progress(f"seeding {args.participants} participants"),
+    )
+    for name, value in vars(report).items():
+        print(f"{name:12} {value}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
 
-    return run(Settings())
+    demo = (args.demo, args.demo_months) if args.demo else None
+    return run(Settings(), demo=demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--organisation", default="LEAD PCG")
     docs = add("docs", cmd_docs, "write the event catalog and JSON Schemas under docs/")
     docs.add_argument("--check", action="store_true", help="only report files that are stale")
-    add("run", cmd_run, "start everything in the foreground (what `make run` does)")
+    demo = add("demo", cmd_demo, "seed a synthetic site through the same commands (demo data)")
+    demo.add_argument("action", choices=["seed"])
+    demo.add_argument("--participants", type=int, default=50)
+    demo.add_argument("--months", type=int, default=12)
+    demo.add_argument("--seed", type=int, default=0, help="the same seed gives the same site")
+    run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
+    run.add_argument(
+        "--demo",
+        type=int,
+        default=0,
+        metavar="N",
+        help="on an empty store, seed a synthetic site of N participants first",
+    )
+    run.add_argument("--demo-months", type=int, default=12)
     return parser
 
 

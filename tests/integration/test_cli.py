@@ -58,3 +58,12 @@ def test_infra_status_says_what_runs_where(settings: Settings) -> None:
     assert status.returncode == 0
     assert f"kafka     running  {settings.bootstrap_servers}" in status.stdout
     assert "topic     lead.events.v1  (6 partitions)" in status.stdout
+
+
+def test_demo_seed_builds_a_synthetic_site_through_the_commands(settings: Settings) -> None:
+    seeded = lead("demo", "seed", "--participants", "15", "--months", "3", "--seed", "3")
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    report = dict(line.split() for line in seeded.stdout.splitlines() if line.strip())
+    assert report["enrolled"] == "15"
+    assert int(report["events"]) > 15 * 5
+    assert "ETA" in seeded.stderr  # progress with a rate and an ETA
