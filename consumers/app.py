@@ -53,6 +53,7 @@ def create_app(
         async for batch in stream.take_events(batch_size, within=batch_wait):
             ready = []
             deliveries = []
+            errors: list[tuple[str, int, int, str]] = []
             for event in batch:
                 msg = event.message
                 try:
@@ -76,9 +77,12 @@ def create_app(
                         )
                     )
                     changes = projector.nothing()
+                    errors.append(
+                        (msg.topic, msg.partition, msg.offset, f"{type(exc).__name__}: {exc}")
+                    )
                 ready.append((msg.topic, msg.partition, msg.offset, changes))
             for delivery in deliveries:
                 await delivery  # on the dead-letter topic before its offset is recorded
-            await projector.store(ready)
+            await projector.store(ready, errors)
 
     return app

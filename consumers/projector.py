@@ -15,15 +15,18 @@ from typing import Any
 import psycopg
 
 from events.envelope import CloudEvent, decode
-from infra.projection_store import Delivered, apply_batch
+from infra.projection_store import Delivered, apply_batch, record_errors
 from projections.base import Projection, RowChange
 
 log = logging.getLogger(__name__)
 
 
 class Projector:
-    def __init__(self, dsn: str, projections: Sequence[Projection]) -> None:
+    def __init__(
+        self, dsn: str, projections: Sequence[Projection], consumer: str = "lead-projections"
+    ) -> None:
         self.dsn = dsn
+        self.consumer = consumer
         self.projections = list(projections)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.applied = 0
@@ -48,7 +51,9 @@ class Projector:
         return {p.name: [] for p in self.projections}
 
     async def store(
-        self, batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]]
+        self,
+        batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]],
+        errors: Sequence[tuple[str, int, int, str]] = (),
     ) -> None:
         """Write every projection's changes and positions; retries while PostgreSQL is down."""
         per_projection = {
@@ -64,6 +69,8 @@ class Projector:
                 conn = await self._connection()
                 for name, delivered in per_projection.items():
                     self.applied += await apply_batch(conn, name, delivered)
+                if errors:
+                    await record_errors(conn, self.consumer, errors)
                 return
             except psycopg.OperationalError as exc:
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)

@@ -77,8 +77,9 @@ class ScreeningFacts(BaseModel):
     prior_contact_on: date | None = None
     program_area: str | None = Field(None, max_length=200)
     prior_criminal_legal_contact: bool | None = Field(
-        None, description="Any prior arrest, charge or conviction (net-widening check); "
-        "None when not known."
+        None,
+        description="Any prior arrest, charge or conviction (net-widening check); "
+        "None when not known.",
     )
 
 

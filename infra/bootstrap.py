@@ -40,7 +40,9 @@ class Container:
         with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
             ensure_tables(conn, self.projections)
             conn.execute(RELAY_POSITION_DDL)
-        _ = self.application  # creates the event store's tables
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(4243)")
+                LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
 
     def relay(self) -> OutboxRelay:
         app = self.application

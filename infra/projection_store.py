@@ -6,6 +6,7 @@ republished event (same aggregate version) is stopped by the row's version guard
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.base import Delete, Projection, RowChange, Table, Update, Upsert
+from projections.base import Delete, Projection, RowChange, Table, Update, Upsert, schema_of
 
 POSITIONS_DDL = """
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -27,7 +28,33 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 """
 
 
-def table_ddl(table: Table) -> list[sql.Composed]:
+ERRORS_DDL = """
+CREATE TABLE IF NOT EXISTS consumer_errors (
+    id bigserial PRIMARY KEY,
+    consumer text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    "offset" bigint NOT NULL,
+    error text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def record_errors(
+    conn: psycopg.AsyncConnection[Any], consumer: str, errors: Sequence[tuple[str, int, int, str]]
+) -> None:
+    """What was dead-lettered and why, for `lead projections status`."""
+    async with conn.transaction():
+        for topic, partition, offset, error in errors:
+            await conn.execute(
+                'INSERT INTO consumer_errors (consumer, topic, partition, "offset", error) '
+                "VALUES (%s, %s, %s, %s, %s)",
+                (consumer, topic, partition, offset, error[:2000]),
+            )
+
+
+def table_ddl(schema: str, table: Table) -> list[sql.Composed]:
     columns: list[sql.Composable] = [
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
         for name, kind in table.columns.items()
@@ -41,37 +68,45 @@ def table_ddl(table: Table) -> list[sql.Composed]:
     )
     statements = [
         sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            sql.Identifier(table.name), sql.SQL(", ").join(columns)
+            sql.Identifier(schema, table.name), sql.SQL(", ").join(columns)
         )
     ]
     for index in table.indexes:
         statements.append(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                 sql.Identifier(f"{table.name}_{'_'.join(index)}_idx"),
-                sql.Identifier(table.name),
+                sql.Identifier(schema, table.name),
                 sql.SQL(", ").join(map(sql.Identifier, index)),
             )
         )
     return statements
 
 
+def create_schema(conn: psycopg.Connection[Any], schema: str, projection: Projection) -> None:
+    """A projection's tables, in a schema of their own (so a rebuild can swap it whole)."""
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    for table in projection.tables:
+        for statement in table_ddl(schema, table):
+            conn.execute(statement)
+
+
 def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projection]) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(4242)")
         conn.execute(POSITIONS_DDL)
+        conn.execute(ERRORS_DDL)
         for projection in projections:
-            for table in projection.tables:
-                for statement in table_ddl(table):
-                    conn.execute(statement)
+            create_schema(conn, schema_of(projection.name), projection)
 
 
-def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
+def change_statement(change: RowChange, schema: str) -> tuple[sql.Composed, list[Any]]:
+    target = sql.Identifier(schema, change.table)
     if isinstance(change, Delete):
         where = sql.SQL(" AND ").join(
             sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
         )
         return (
-            sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(change.table), where),
+            sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
             list(change.key.values()),
         )
     if isinstance(change, Update):
@@ -82,7 +117,7 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
             sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
         )
         statement = sql.SQL("UPDATE {} SET {} WHERE {} AND version < %s").format(
-            sql.Identifier(change.table), sets, where
+            target, sets, where
         )
         return statement, [
             *change.values.values(),
@@ -96,8 +131,10 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
         row["version"] = change.version
     names = list(row)
     updates = [n for n in names if n not in change.key]
-    statement = sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT ({key}) ").format(
-        t=sql.Identifier(change.table),
+    statement = sql.SQL(
+        "INSERT INTO {t} AS t ({cols}) VALUES ({vals}) ON CONFLICT ({key}) "
+    ).format(
+        t=target,
         cols=sql.SQL(", ").join(map(sql.Identifier, names)),
         vals=sql.SQL(", ").join(sql.Placeholder() * len(names)),
         key=sql.SQL(", ").join(map(sql.Identifier, change.key)),
@@ -111,10 +148,13 @@ def change_statement(change: RowChange) -> tuple[sql.Composed, list[Any]]:
             )
         )
         if change.version is not None:
-            statement += sql.SQL(" WHERE {t}.version < EXCLUDED.version").format(
-                t=sql.Identifier(change.table)
-            )
+            statement += sql.SQL(" WHERE t.version < EXCLUDED.version")
     return statement, list(row.values())
+
+
+def lock_key(projection: str) -> int:
+    """The advisory lock a projection's writers share and a rebuild's swap takes alone."""
+    return int.from_bytes(hashlib.sha256(projection.encode()).digest()[:8], "big", signed=True)
 
 
 @dataclass(frozen=True)
@@ -128,7 +168,11 @@ class Delivered:
 
 
 async def apply_batch(
-    conn: psycopg.AsyncConnection[Any], projection: str, batch: Sequence[Delivered]
+    conn: psycopg.AsyncConnection[Any],
+    projection: str,
+    batch: Sequence[Delivered],
+    *,
+    schema: str | None = None,
 ) -> int:
     """Apply a batch of messages in one transaction; returns how many were new.
 
@@ -137,9 +181,12 @@ async def apply_batch(
     """
     if not batch:
         return 0
+    schema = schema or schema_of(projection)
     partitions = sorted({(d.topic, d.partition) for d in batch})
     applied = 0
     async with conn.transaction():
+        # Shared with other writers of this projection, exclusive to a rebuild's swap.
+        await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (lock_key(projection),))
         stored: dict[tuple[str, int], int] = {}
         for topic, partition in partitions:
             cur = await conn.execute(
@@ -155,7 +202,7 @@ async def apply_batch(
             if delivered.offset <= reached[where]:
                 continue
             for change in delivered.changes:
-                statement, params = change_statement(change)
+                statement, params = change_statement(change, schema)
                 await conn.execute(statement, params)
             reached[where] = delivered.offset
             applied += 1

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
             return self.dsn
         return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
 
-    def eventsourcing_env(self) -> dict[str, str]:
+    def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
         """The explicit `env` for eventsourcing applications, derived from the DSN."""
         url = urlsplit(self.dsn)
         return {
@@ -88,6 +88,8 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": url.password or "",
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
-            "CREATE_TABLE": "true",
+            # Only `prepare` creates the store's tables: processes starting together
+            # would otherwise race on PostgreSQL's catalogue.
+            "CREATE_TABLE": "true" if create_table else "false",
             "LEAD_SITE_ID": self.site_id,
         }

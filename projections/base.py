@@ -49,6 +49,11 @@ class Table:
     versioned: bool = True
 
 
+def schema_of(projection: str) -> str:
+    """Each projection's tables live in a PostgreSQL schema of their own."""
+    return f"proj_{projection}"
+
+
 class Projection(Protocol):
     name: str
     tables: Sequence[Table]

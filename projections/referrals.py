@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events.base import DomainEvent
@@ -25,7 +26,9 @@ from events.referral import (
     ReferralWithdrawnByPerson,
     WarmHandoffCompleted,
 )
-from projections.base import RowChange, Table, Update, Upsert
+from projections.base import RowChange, Table, Update, Upsert, schema_of
+
+SCHEMA = schema_of("referrals")
 
 TABLE = Table(
     name="referrals",
@@ -186,5 +189,8 @@ def row_to_referral(row: dict[str, Any]) -> dict[str, Any]:
 def get_referral(
     conn: psycopg.Connection[dict[str, Any]], referral_id: UUID
 ) -> dict[str, Any] | None:
-    row = conn.execute("SELECT * FROM referrals WHERE referral_id = %s", (referral_id,)).fetchone()
+    query = sql.SQL("SELECT * FROM {} WHERE referral_id = %s").format(
+        sql.Identifier(SCHEMA, TABLE.name)
+    )
+    row = conn.execute(query, (referral_id,)).fetchone()
     return row_to_referral(row) if row else None

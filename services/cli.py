@@ -157,6 +157,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_projections(args: argparse.Namespace) -> int:
+    from infra.bootstrap import Container
+
+    container = Container()
+    settings = container.settings
+    if args.action == "status":
+        from infra.read_side import projection_status
+
+        for st in projection_status(
+            settings.dsn, settings.bootstrap_servers, container.projections
+        ):
+            when = f"{st.updated_at:%Y-%m-%d %H:%M:%S}" if st.updated_at else "never"
+            print(f"{st.name:12} lag {st.lag:>8}  partitions {len(st.applied)}  updated {when}")
+        if container.projections:
+            print(f"last error: {st.last_error or 'none'}")
+        return 0
+    from datetime import datetime
+
+    from infra.rebuild import Rebuilder
+    from services.progress import Progress
+
+    names = args.names or [p.name for p in container.projections]
+    known = {p.name: p for p in container.projections}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(
+            f"error: unknown projection {', '.join(unknown)}; known: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    if as_of is not None and as_of.tzinfo is None:
+        print("error: --as-of needs a time zone, e.g. 2026-03-01T00:00:00+00:00", file=sys.stderr)
+        return 2
+    for name in names:
+        result = Rebuilder(
+            dsn=settings.dsn,
+            bootstrap_servers=settings.bootstrap_servers,
+            projection=known[name],
+            as_of=as_of,
+            progress=Progress(f"rebuilding {name}"),
+        ).run()
+        print(
+            f"{name}: {result.messages} messages, {result.applied} applied, "
+            f"{result.skipped} unreadable, {result.after_as_of} after --as-of; "
+            f"now in schema {result.schema}"
+        )
+    return 0
+
+
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    from infra.deadletters import list_dead_letters, replay
+    from infra.settings import Settings
+
+    settings = Settings()
+    letters = list_dead_letters(settings.bootstrap_servers)
+    if args.action == "list":
+        for letter in letters:
+            r = letter.record
+            print(
+                f"{letter.partition}:{letter.offset}  from {r.get('topic')}"
+                f"[{r.get('partition')}]@{r.get('offset')}  {r.get('error')}"
+            )
+        print(f"{len(letters)} dead letters")
+        return 0
+    chosen = [
+        x for x in letters if args.offset is None or f"{x.partition}:{x.offset}" == args.offset
+    ]
+    print(f"replayed {replay(settings.bootstrap_servers, chosen)} messages")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -193,6 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--organisation", default="LEAD PCG")
     docs = add("docs", cmd_docs, "write the event catalog and JSON Schemas under docs/")
     docs.add_argument("--check", action="store_true", help="only report files that are stale")
+    proj = add(
+        "projections",
+        cmd_projections,
+        "show the read side's positions and lag, or rebuild projections from offset 0",
+    )
+    proj.add_argument("action", choices=["status", "rebuild"])
+    proj.add_argument("names", nargs="*", help="with rebuild: which (default: all)")
+    proj.add_argument(
+        "--as-of",
+        help="build the view as it stood at this time, into a separate schema (ISO time with zone)",
+    )
+    dead = add("deadletter", cmd_deadletter, "list dead-lettered messages, or replay them")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("--offset", help="with replay: only this one (PARTITION:OFFSET)")
     demo = add("demo", cmd_demo, "seed a synthetic site through the same commands (demo data)")
     demo.add_argument("action", choices=["seed"])
     demo.add_argument("--participants", type=int, default=50)

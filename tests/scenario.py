@@ -154,8 +154,7 @@ def run(app: LeadApplication) -> Site:
         person, c.SetGoal(text="get an ID card", domain=GoalDomain.LEGAL), CM
     )
     keep(goal)
-    goal_id = app.participant(person).goals and next(iter(app.participant(person).goals))
-    assert goal_id
+    [goal_id] = list(app.participant(person).goals)
     keep(
         app.update_participant(
             person, c.RecordGoalProgress(goal_id=goal_id, note="birth certificate ordered"), CM

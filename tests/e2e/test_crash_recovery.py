@@ -36,7 +36,8 @@ def projected(dsn: str, tag: str) -> list[tuple[str, int]]:
         return [
             (str(r[0]), int(r[1]))
             for r in conn.execute(
-                "SELECT referral_id, version FROM referrals WHERE referrer_organisation = %s",
+                "SELECT referral_id, version FROM proj_referrals.referrals"
+                " WHERE referrer_organisation = %s",
                 (tag,),
             ).fetchall()
         ]

@@ -55,7 +55,8 @@ def test_a_posted_referral_can_be_read_back_from_the_projection(backend: Backend
 def count_rows(dsn: str, organisation: str) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM referrals WHERE referrer_organisation = %s", (organisation,)
+            "SELECT count(*) FROM proj_referrals.referrals WHERE referrer_organisation = %s",
+            (organisation,),
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -83,7 +84,9 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
     wait_until(lambda: count_rows(dsn, tag) >= 1000, 120, "1,000 rows", backend.procs)
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
-            "SELECT referral_id::text FROM referrals WHERE referrer_organisation = %s", (tag,)
+            "SELECT referral_id::text FROM proj_referrals.referrals"
+            " WHERE referrer_organisation = %s",
+            (tag,),
         ).fetchall()
     assert sorted(r[0] for r in rows) == sorted(ids)  # all of them, each exactly once
 

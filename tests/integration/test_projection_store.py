@@ -38,7 +38,9 @@ def row(referral_id: uuid.UUID, version: int, status: str) -> Upsert:
 
 
 async def status_of(conn: psycopg.AsyncConnection[Any], referral_id: uuid.UUID) -> str | None:
-    cur = await conn.execute("SELECT status FROM referrals WHERE referral_id = %s", (referral_id,))
+    cur = await conn.execute(
+        "SELECT status FROM proj_referrals.referrals WHERE referral_id = %s", (referral_id,)
+    )
     found = await cur.fetchone()
     return found[0] if found else None
 
