@@ -16,6 +16,8 @@ from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
 from projections.base import Projection
+from projections.caseloads import CaseloadsProjection
+from projections.evaluation import EvaluationProjection
 from projections.referrals import ReferralsProjection
 from services.application import LeadApplication
 
@@ -32,7 +34,7 @@ class Container:
 
     @cached_property
     def projections(self) -> list[Projection]:
-        return [ReferralsProjection()]
+        return [ReferralsProjection(), CaseloadsProjection(), EvaluationProjection()]
 
     def prepare(self) -> None:
         """Create topics and tables that are missing (idempotent)."""
@@ -87,4 +89,10 @@ class Container:
                 pool.close()
                 self.application.close()
 
-        return create_api(self.application, pool, lifespan=lifespan)
+        return create_api(
+            self.application,
+            pool,
+            lifespan=lifespan,
+            suppress_below=self.settings.suppress_below,
+            equity_baseline=self.settings.equity_baseline,
+        )

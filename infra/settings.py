@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     consumer_group: str = "lead-projections"
     consumer_web_port: int = 6066
 
+    # Evaluation: de-identified figures only, small cells suppressed.
+    suppress_below: int = Field(11, ge=1, description="Counts 1..N-1 are reported as hidden.")
+    equity_baseline: dict[str, int] = Field(
+        default_factory=dict,
+        description="Eligible arrests by race, the baseline referrals are compared with "
+        '(JSON, e.g. {"black": 410, "white": 530}).',
+    )
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -5,6 +5,7 @@ from the annotations of the endpoint functions made by `command_endpoint`.)
 """
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,6 +16,8 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from events.base import Actor, Role
+from projections import caseloads as caseload_queries
+from projections import evaluation
 from projections.referrals import get_referral
 from services import commands as c
 from services.application import LeadApplication, Receipt
@@ -80,6 +83,9 @@ def create_api(
     application: LeadApplication,
     read_pool: ConnectionPool[Any],
     lifespan: Callable[..., Any] | None = None,
+    *,
+    suppress_below: int = 11,
+    equity_baseline: dict[str, int] | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title="LEAD coordination backend",
@@ -130,6 +136,56 @@ def create_api(
         if referral is None:
             raise HTTPException(404, detail=f"no referral {referral_id} (yet)")
         return referral
+
+    def read(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with read_pool.connection() as conn:
+            conn.row_factory = dict_row
+            return query(conn, *args, **kwargs)
+
+    # -- caseloads -----------------------------------------------------------------------
+    @api.get("/v1/caseloads")
+    def caseloads(case_manager: str | None = None) -> list[dict[str, Any]]:
+        """Each case manager's caseload size against the policy's target, warning and cap."""
+        result: list[dict[str, Any]] = read(
+            caseload_queries.list_caseloads, now=datetime.now(UTC), case_manager=case_manager
+        )
+        return result
+
+    @api.get("/v1/caseloads/{case_manager}")
+    def caseload(case_manager: str) -> list[dict[str, Any]]:
+        """One caseload: last contact, days since, contacts in 30 days, open goals, in the wind."""
+        result: list[dict[str, Any]] = read(
+            caseload_queries.list_caseload, case_manager, now=datetime.now(UTC)
+        )
+        return result
+
+    # -- evaluation (de-identified, small cells suppressed) -----------------------------------
+    metrics: dict[str, Callable[..., Any]] = {
+        "referrals-by-pathway-and-month": evaluation.referrals_by_pathway_and_month,
+        "net-widening": evaluation.net_widening,
+        "time-to-intake": evaluation.time_to_intake,
+        "lapses": evaluation.lapses,
+        "contacts-per-participant-month": evaluation.contacts_per_participant_month,
+        "housing-transitions": evaluation.housing_transitions,
+        "income-transitions": evaluation.income_transitions,
+        "filings-before-after-enrollment": evaluation.filings_before_after_enrollment,
+    }
+
+    @api.get("/v1/metrics/referrals-by-race-ethnicity")
+    def equity() -> Any:
+        """Referrals by race and ethnicity beside the site's baseline of eligible arrests."""
+        return read(
+            evaluation.referrals_by_race_ethnicity,
+            equity_baseline or {},
+            suppress_below=suppress_below,
+        )
+
+    @api.get("/v1/metrics/{name}")
+    def metric(name: str) -> Any:
+        if name not in metrics:
+            known = ", ".join(sorted([*metrics, "referrals-by-race-ethnicity"]))
+            raise HTTPException(404, detail=f"no metric {name!r}; known: {known}")
+        return read(metrics[name], suppress_below=suppress_below)
 
     router = APIRouter()
     steps: list[tuple[str, type[c.Command], Callable[[UUID, Any, Actor], Receipt], str]] = [

@@ -19,6 +19,7 @@ from events.base import Actor, Role
 def cmd_infra(args: argparse.Namespace) -> int:
     from infra import stack
     from infra.bootstrap import Container
+    from infra.local_kafka import LocalKafka
     from infra.settings import Settings
 
     settings = Settings()
@@ -31,13 +32,14 @@ def cmd_infra(args: argparse.Namespace) -> int:
         print("\n".join(stack.status(settings)))
     else:
         print("\n".join(stack.status(settings)))
-    if args.action != "down":
+    kafka_up = not settings.local_kafka or LocalKafka(settings).running()
+    if args.action != "down" and kafka_up:
         from infra.kafka_admin import describe_topics
 
         try:
             for topic, partitions in sorted(describe_topics(settings).items()):
                 print(f"topic     {topic}  ({partitions} partitions)")
-        except Exception as exc:  # status must still print when Kafka is down
+        except Exception as exc:  # status must still print when Kafka is unreachable
             print(f"topics    unknown: {exc}")
     return 0
 

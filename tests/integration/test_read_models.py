@@ -1,0 +1,132 @@
+"""Caseloads and evaluation on the real PostgreSQL, checked against the store itself."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from aggregates.caseload import Caseload
+from events.base import DomainEvent
+from events.participant import CaseloadOpened, ContactRecorded
+from events.referral import IntakeCompleted, IntakeDeadlineLapsed, ReferralReceived
+from infra.bootstrap import Container
+from infra.rebuild import Rebuilder
+from projections import caseloads as cq
+from projections import evaluation as ev
+from services.demo import seed_site
+from tests.integration.test_relay import drain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def seeded(container: Container) -> list[DomainEvent]:
+    seed_site(container.application, participants=30, months=6, seed=11)
+    drain(container)
+    for projection in container.projections:
+        if projection.name in ("caseloads", "evaluation"):
+            Rebuilder(
+                dsn=container.settings.dsn,
+                bootstrap_servers=container.settings.bootstrap_servers,
+                projection=projection,
+            ).run()
+    app = container.application
+    return [
+        app.mapper.to_domain_event(n)  # type: ignore[misc]
+        for n in app.recorder.select_notifications(start=1, limit=1_000_000)
+    ]
+
+
+def query(container: Container, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with psycopg.connect(container.settings.dsn, row_factory=dict_row) as conn:
+        return fn(conn, *args, **kwargs)
+
+
+def test_caseload_sizes_match_the_write_sides_caseloads(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    app = container.application
+    expected = {}
+    for event in seeded:
+        if isinstance(event, CaseloadOpened):
+            caseload = app.repository.get(event.originator_id)
+            assert isinstance(caseload, Caseload)
+            expected[caseload.case_manager] = caseload.size
+    shown = {
+        row["case_manager"]: row["size"]
+        for row in query(container, cq.list_caseloads, now=datetime.now(UTC))
+    }
+    assert shown == expected
+    assert all(
+        row["hard_cap"] == 25 for row in query(container, cq.list_caseloads, now=datetime.now(UTC))
+    )
+
+
+def test_contacts_in_the_last_30_days_match_the_events(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    now = datetime.now(UTC)
+    recent = Counter(
+        e.originator_id
+        for e in seeded
+        if isinstance(e, ContactRecorded) and now - timedelta(days=30) < e.contacted_on <= now
+    )
+    rows = [
+        row
+        for cm in ("cm.01", "cm.02", "cm.03")
+        for row in query(container, cq.list_caseload, cm, now=now)
+    ]
+    assert rows, "the seeded site has participants on cm.01..cm.03"
+    for row in rows:
+        assert row["contacts_last_30_days"] == recent.get(row["participant_id"], 0)
+        assert row["in_the_wind"] is not None
+
+
+def test_evaluation_counts_match_the_events_and_hide_small_cells(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    kinds = Counter(type(e) for e in seeded)
+    by_month = query(container, ev.referrals_by_pathway_and_month, suppress_below=1)
+    assert sum(r["referrals"]["count"] for r in by_month) == kinds[ReferralReceived]
+    lapses = query(container, ev.lapses, suppress_below=1)
+    assert lapses["lapsed"]["count"] == kinds[IntakeDeadlineLapsed]
+    intake = query(container, ev.time_to_intake, suppress_below=1)
+    assert intake["overall"]["count"]["count"] == kinds[IntakeCompleted]
+    dose = query(container, ev.contacts_per_participant_month, suppress_below=1)
+    assert dose["overall"]["contacts"]["count"] == kinds[ContactRecorded]
+    hidden = query(container, ev.referrals_by_pathway_and_month)
+    assert all(
+        r["referrals"]["count"] is None
+        or r["referrals"]["count"] == 0
+        or r["referrals"]["count"] >= 11
+        for r in hidden
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "net_widening",
+        "housing_transitions",
+        "income_transitions",
+        "filings_before_after_enrollment",
+    ],
+)
+def test_every_metric_runs_on_postgresql(
+    container: Container, seeded: list[DomainEvent], name: str
+) -> None:
+    assert query(container, getattr(ev, name)) is not None
+
+
+def test_race_and_ethnicity_beside_the_baseline(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    result = query(
+        container, ev.referrals_by_race_ethnicity, {"black": 400, "white": 500}, suppress_below=1
+    )
+    assert result is not None
