@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,7 +10,10 @@ import faust
 
 from consumers.deadletter import deadletter_record
 from consumers.projector import Projector
-from events.topics import DEADLETTER, EVENTS
+from consumers.prosecution import ProsecutionFeed
+from events.envelope import EnvelopeError
+from events.registry import UnknownEventTypeError
+from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ def create_app(
     web_port: int = 6066,
     batch_size: int = 500,
     batch_wait: float = 0.05,
+    feed: ProsecutionFeed | None = None,
 ) -> faust.App:
     app = faust.App(
         app_id,
@@ -47,6 +52,27 @@ def create_app(
     deadletter = app.topic(
         DEADLETTER, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
+
+    if feed is not None:
+        outbound = {
+            name: app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            )
+            for name in (PROSECUTION, AUDIT)
+        }
+
+        @app.agent(events, name="lead-prosecution-feed")
+        async def publish(stream: Any) -> None:
+            async for event in stream.events():
+                try:
+                    outgoing = await asyncio.to_thread(feed.outgoing, event.value)
+                except (EnvelopeError, UnknownEventTypeError, ValueError) as exc:
+                    # Not an event: the projections agent dead-letters it.
+                    log.info("prosecution feed skips %s: %s", event.message.offset, exc)
+                    continue
+                for item in outgoing:
+                    delivery = await outbound[item.topic].send(key=item.key, value=item.value)
+                    await delivery  # acknowledged before the offset is committed
 
     @app.agent(events, name="lead-projections")
     async def project(stream: Any) -> None:

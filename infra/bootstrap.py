@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from functools import cached_property
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from fastapi import FastAPI
@@ -27,6 +29,11 @@ class Container:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+
+    @property
+    def source(self) -> str:
+        """CloudEvents `source` of everything this site publishes."""
+        return f"urn:lead:site:{self.settings.site_id}"
 
     @cached_property
     def application(self) -> LeadApplication:
@@ -53,7 +60,7 @@ class Container:
             app.mapper,
             make_producer(self.settings.bootstrap_servers),
             RelayPosition(self.settings.dsn),
-            source=f"urn:lead:site:{self.settings.site_id}",
+            source=self.source,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
         )
@@ -61,8 +68,34 @@ class Container:
     def consumer_app(self) -> Any:
         from consumers.app import create_app
         from consumers.projector import Projector
+        from consumers.prosecution import ProsecutionFeed
+        from events.base import Role
+        from events.consent import InformationKind
+        from services.commands import DisclosureQuestion
 
+        app = self.application
+
+        def consent(
+            person: UUID, organisation: str, role: Role, kind: InformationKind, at: datetime
+        ) -> UUID | None:
+            found = app.consent_for_disclosure(
+                DisclosureQuestion(
+                    person_id=person,
+                    recipient_organisation=organisation,
+                    recipient_role=role,
+                    kind=kind,
+                    at=at,
+                )
+            )
+            return found.id if found else None
+
+        feed = ProsecutionFeed(
+            consent,
+            recipient_organisation=self.settings.prosecutor_organisation,
+            source=self.source,
+        )
         return create_app(
+            feed=feed,
             app_id=self.settings.consumer_group,
             bootstrap_servers=self.settings.bootstrap_servers,
             projector=Projector(self.settings.dsn, self.projections),

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     consumer_group: str = "lead-projections"
     consumer_web_port: int = 6066
 
+    prosecutor_organisation: str = Field(
+        "Prosecuting Attorney's Office",
+        description="The liaison prosecutor's organisation, as consents name it.",
+    )
+
     # Evaluation: de-identified figures only, small cells suppressed.
     suppress_below: int = Field(11, ge=1, description="Counts 1..N-1 are reported as hidden.")
     equity_baseline: dict[str, int] = Field(

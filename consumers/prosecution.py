@@ -1,0 +1,147 @@
+"""The prosecution feed: legal and program-status events for `lead.prosecution.v1`.
+
+Each event is checked against the consent in force at the moment of publishing
+(not when it was recorded), so a revocation stops the feed for that person at once.
+Only whitelisted fields go out: never contact notes, goals, health or income, and
+not the free-text reasons a case manager may have typed. Every disclosure made is
+recorded on `lead.audit.v1`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from events.base import DomainEvent, Role
+from events.case import (
+    CaseOpened,
+    ChargingDecisionRecorded,
+    DispositionRecorded,
+    HearingScheduled,
+    LiaisonRecommendationRecorded,
+    WarrantIssued,
+    WarrantQuashed,
+)
+from events.consent import InformationKind
+from events.envelope import CloudEvent, decode
+from events.participant import (
+    ParticipantEnrolled,
+    ParticipantExited,
+    ParticipantReengaged,
+    StatusChanged,
+)
+from events.topics import AUDIT, PROSECUTION
+
+LEGAL = (
+    CaseOpened,
+    WarrantIssued,
+    WarrantQuashed,
+    ChargingDecisionRecorded,
+    LiaisonRecommendationRecorded,
+    HearingScheduled,
+    DispositionRecorded,
+)
+PROGRAM = (ParticipantEnrolled, StatusChanged, ParticipantExited, ParticipantReengaged)
+
+# The fields of each program-status event that may leave: status, not its reasons.
+PROGRAM_FIELDS: dict[type[DomainEvent], set[str]] = {
+    ParticipantEnrolled: {"enrolled_on"},
+    StatusChanged: {"status"},
+    ParticipantExited: {"exited_on"},
+    ParticipantReengaged: {"reengaged_on"},
+}
+COMMON = {"aggregate_id", "aggregate_version", "person_id", "occurred_at", "recorded_at"}
+
+ConsentLookup = Callable[[UUID, str, Role, InformationKind, datetime], UUID | None]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+def kind_of(event: DomainEvent) -> InformationKind | None:
+    if isinstance(event, LEGAL):
+        return InformationKind.LEGAL_STATUS
+    if isinstance(event, PROGRAM):
+        return InformationKind.PROGRAM_STATUS
+    return None
+
+
+def public_data(event: DomainEvent, data: dict[str, Any]) -> dict[str, Any]:
+    """The whitelisted part of an event's data."""
+    if isinstance(event, LEGAL):
+        allowed = set(data) - {"actor", "note"}  # the charging note may hold case detail
+    else:
+        allowed = COMMON | PROGRAM_FIELDS[type(event)]
+    out = {k: v for k, v in data.items() if k in allowed}
+    if isinstance(event, ParticipantExited):
+        out["status"] = "exited"
+    if isinstance(event, ParticipantEnrolled | ParticipantReengaged):
+        out["status"] = "active"
+    return out
+
+
+class ProsecutionFeed:
+    def __init__(
+        self,
+        consent: ConsentLookup,
+        *,
+        recipient_organisation: str,
+        source: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.consent = consent
+        self.organisation = recipient_organisation
+        self.source = source
+        self.clock = clock
+
+    def outgoing(self, value: bytes) -> list[Outgoing]:
+        """What this message puts on the prosecution and audit topics (maybe nothing)."""
+        message = CloudEvent.from_json(value)
+        event = decode(message)
+        kind = kind_of(event)
+        if kind is None or event.person_id is None:
+            return []
+        now = self.clock()
+        consent_id = self.consent(
+            event.person_id, self.organisation, Role.LIAISON_PROSECUTOR, kind, now
+        )
+        key = str(event.person_id).encode()
+        if consent_id is None:
+            return [Outgoing(AUDIT, key, self._audit(message, kind, now, None).to_json())]
+        feed = message.model_copy(
+            update={"data": public_data(event, message.data), "consentid": str(consent_id)}
+        )
+        audit = self._audit(message, kind, now, consent_id)
+        return [Outgoing(PROSECUTION, key, feed.to_json()), Outgoing(AUDIT, key, audit.to_json())]
+
+    def _audit(
+        self, message: CloudEvent, kind: InformationKind, now: datetime, consent_id: UUID | None
+    ) -> CloudEvent:
+        """A disclosure made, or withheld for want of consent: auditors see both."""
+        outcome = "recorded" if consent_id else "withheld"
+        return CloudEvent(
+            id=f"disclosure:{message.id}:{PROSECUTION}",
+            source=self.source,
+            type=f"org.lead.disclosure.{outcome}.v1",
+            subject=message.subject,
+            time=now,
+            data={
+                "recipient_organisation": self.organisation,
+                "recipient_role": Role.LIAISON_PROSECUTOR.value,
+                "channel": PROSECUTION,
+                "event_id": message.id,
+                "event_type": message.type,
+                "information_kind": kind.value,
+                "purpose": "liaison prosecutor case coordination",
+                "consent_id": str(consent_id) if consent_id else None,
+                "decided_at": now.isoformat(),
+                "reason": None if consent_id else "no consent covers this recipient now",
+            },
+        )

@@ -1,0 +1,155 @@
+"""The prosecution feed on the real stack: consent decides, at the moment of publishing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from events.topics import AUDIT, EVENTS, PROSECUTION
+from tests.e2e.conftest import Backend
+from tests.e2e.test_site_scenario_api import CM, DPA, OFFICER, PM, referral
+from tests.kafka_reader import data_of, read_all
+from tests.processes import wait_until
+
+pytestmark = pytest.mark.e2e
+
+PROSECUTOR_ORG = "Prosecuting Attorney's Office"  # the test stack's setting (the default)
+NOTE = "private: slept at the shelter, using less"
+
+
+def withheld(backend: Backend, person: str) -> set[str]:
+    """Ids of the person's events the feed decided not to disclose."""
+    return {
+        json.loads(r.value)["data"]["event_id"]
+        for r in read_all(backend.settings.bootstrap_servers, AUDIT)
+        if r.key == person.encode()
+        and json.loads(r.value)["type"] == "org.lead.disclosure.withheld.v1"
+    }
+
+
+def event_ids(backend: Backend, aggregate_id: str) -> set[str]:
+    return {
+        json.loads(r.value)["id"]
+        for r in read_all(backend.settings.bootstrap_servers, EVENTS)
+        if data_of(r).get("aggregate_id") == aggregate_id
+    }
+
+
+def test_only_consented_legal_events_reach_the_prosecution_topic(backend: Backend) -> None:
+    now = datetime.now(UTC)
+    today = date.today()
+    client = httpx.Client(base_url=backend.base_url, timeout=20)
+
+    def post(path: str, body: dict[str, Any], who: dict[str, str]) -> Any:
+        response = client.post(path, json=body, headers=who)
+        assert response.status_code in (200, 201), f"{path}: {response.text}"
+        return response.json()
+
+    def consent() -> str:
+        return str(
+            post(
+                "/v1/consents",
+                {
+                    "person_id": person,
+                    "disclosing_party": "REACH",
+                    "recipients": [{"kind": "organisation", "name": PROSECUTOR_ORG}],
+                    "purpose": "coordinate cases",
+                    "information_kinds": ["legal_status", "program_status"],
+                    "signature_method": "paper",
+                    "signed_at": (now - timedelta(hours=2)).isoformat(),
+                    "expires_at": (now + timedelta(days=365)).isoformat(),
+                },
+                CM,
+            )["id"]
+        )
+
+    def open_case(number: str) -> str:
+        charge = {
+            "statute_code": "9A.56.050",
+            "description": "theft 3",
+            "severity": "gross_misdemeanor",
+        }
+        return str(
+            post(
+                "/v1/cases",
+                {
+                    "person_id": person,
+                    "case_number": number,
+                    "court": "KCDC",
+                    "jurisdiction": "King County",
+                    "incident_date": str(today - timedelta(days=9)),
+                    "filing_date": str(today),
+                    "charges": [charge],
+                },
+                DPA,
+            )["id"]
+        )
+
+    def on_feed() -> list[dict[str, Any]]:
+        return [
+            json.loads(r.value)
+            for r in read_all(backend.settings.bootstrap_servers, PROSECUTION)
+            if r.key == person.encode()
+        ]
+
+    r = post("/v1/referrals", referral("arrest_diversion", 1), OFFICER)
+    person = r["person_id"]
+    post(f"/v1/referrals/{r['id']}/approve", {}, PM)
+    first_consent = consent()
+    post(
+        f"/v1/referrals/{r['id']}/intake",
+        {"completed_on": str(today), "case_manager": "cm.feed", "consent_id": first_consent},
+        CM,
+    )
+    post(
+        f"/v1/participants/{person}/contacts",
+        {"kind": "office", "contacted_on": now.isoformat(), "minutes": 20, "notes": NOTE},
+        CM,
+    )
+    before = open_case("26-1-100")
+    wait_until(
+        lambda: any(m["data"].get("aggregate_id") == before for m in on_feed()),
+        60,
+        "the case opened under consent",
+        backend.procs,
+    )
+    post(f"/v1/consents/{first_consent}/revoke", {"effective_at": now.isoformat()}, CM)
+    during = open_case("26-1-101")
+    wait_until(
+        lambda: (
+            bool(event_ids(backend, during))
+            and event_ids(backend, during) <= withheld(backend, person)
+        ),
+        60,
+        "the feed to withhold the case opened after the revocation",
+        backend.procs,
+    )
+    consent()  # the person consents again
+    after = open_case("26-1-102")
+
+    wait_until(
+        lambda: any(m["data"].get("aggregate_id") == after for m in on_feed()),
+        60,
+        "the case opened under the new consent",
+        backend.procs,
+    )
+    feed = on_feed()
+    cases = {m["data"]["aggregate_id"] for m in feed if m["type"].startswith("org.lead.case.")}
+    assert before in cases and after in cases
+    assert during not in cases  # published while no consent covered the prosecutor
+    assert any(m["type"] == "org.lead.participant.enrolled.v1" for m in feed)
+    raw = b"".join(r.value for r in read_all(backend.settings.bootstrap_servers, PROSECUTION))
+    assert NOTE.encode() not in raw and b"contact_recorded" not in raw
+
+    audits = [
+        json.loads(r.value)
+        for r in read_all(backend.settings.bootstrap_servers, AUDIT)
+        if r.key == person.encode()
+    ]
+    disclosed = {a["data"]["event_id"] for a in audits}
+    assert {m["id"] for m in feed} <= disclosed  # every disclosure recorded
+    client.close()
