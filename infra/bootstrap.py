@@ -17,9 +17,12 @@ from infra.kafka_admin import ensure_topics
 from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
+from projections.agenda import AgendaProjection
 from projections.base import Projection
 from projections.caseloads import CaseloadsProjection
 from projections.evaluation import EvaluationProjection
+from projections.liaison import LiaisonProjection
+from projections.queue import QueueProjection
 from projections.referrals import ReferralsProjection
 from services.application import LeadApplication
 
@@ -41,7 +44,14 @@ class Container:
 
     @cached_property
     def projections(self) -> list[Projection]:
-        return [ReferralsProjection(), CaseloadsProjection(), EvaluationProjection()]
+        return [
+            ReferralsProjection(),
+            CaseloadsProjection(),
+            EvaluationProjection(),
+            LiaisonProjection(),
+            QueueProjection(),
+            AgendaProjection(),
+        ]
 
     def prepare(self) -> None:
         """Create topics and tables that are missing (idempotent)."""

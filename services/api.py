@@ -5,7 +5,7 @@ from the annotations of the endpoint functions made by `command_endpoint`.)
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,10 +16,13 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from events.base import Actor, Role
+from projections import agenda as agenda_queries
 from projections import caseloads as caseload_queries
 from projections import evaluation
+from projections import queue as queue_queries
 from projections.referrals import get_referral
 from services import commands as c
+from services import reads
 from services.application import LeadApplication, Receipt
 from services.errors import ConcurrencyError, DomainError, NotFoundError
 
@@ -142,6 +145,12 @@ def create_api(
             conn.row_factory = dict_row
             return query(conn, *args, **kwargs)
 
+    def disclose(query: Callable[..., Any], *args: Any) -> Any:
+        """A consent-checked read: the query gets the application to ask about consent."""
+        with read_pool.connection() as conn:
+            conn.row_factory = dict_row
+            return query(app, conn, *args)
+
     # -- caseloads -----------------------------------------------------------------------
     @api.get("/v1/caseloads")
     def caseloads(case_manager: str | None = None) -> list[dict[str, Any]]:
@@ -158,6 +167,38 @@ def create_api(
             caseload_queries.list_caseload, case_manager, now=datetime.now(UTC)
         )
         return result
+
+    # -- referral queue and OWG agenda ------------------------------------------------------
+    @api.get("/v1/queue")
+    def queue(pathway: str | None = None) -> dict[str, Any]:
+        """Open referrals in the protocol's priority order, and the places left."""
+        try:
+            entries = read(queue_queries.list_queue, today=date.today(), pathway=pathway)
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+        return {"capacity_left": app.capacity_left(), "referrals": entries}
+
+    @api.get("/v1/owg-agenda")
+    def owg_agenda(since: datetime, until: datetime | None = None) -> Any:
+        """What changed since the last OWG meeting: the case-conference agenda."""
+        try:
+            return read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
+        except ValueError as exc:
+            raise HTTPException(422, detail=str(exc)) from None
+
+    # -- liaison prosecutor -------------------------------------------------------------
+    @api.get("/v1/liaison/cases")
+    def liaison_cases(actor: ActorDep) -> list[dict[str, Any]]:
+        """Cases of the people whose consent covers the caller now; never contact notes."""
+        result: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
+        return result
+
+    @api.get("/v1/liaison/cases/{person_id}")
+    def liaison_person(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
+        found: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, person_id)
+        if not found:
+            raise HTTPException(404, detail="no case view for that person that you may see")
+        return found[0]
 
     # -- evaluation (de-identified, small cells suppressed) -----------------------------------
     metrics: dict[str, Callable[..., Any]] = {

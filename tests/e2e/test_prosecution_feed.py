@@ -153,3 +153,89 @@ def test_only_consented_legal_events_reach_the_prosecution_topic(backend: Backen
     disclosed = {a["data"]["event_id"] for a in audits}
     assert {m["id"] for m in feed} <= disclosed  # every disclosure recorded
     client.close()
+
+
+LIAISON = {
+    "x-lead-principal": "dpa.nguyen",
+    "x-lead-role": "liaison_prosecutor",
+    "x-lead-organisation": PROSECUTOR_ORG,
+}
+
+
+def test_the_liaison_view_follows_consent_at_each_read(backend: Backend) -> None:
+    now = datetime.now(UTC)
+    today = date.today()
+    client = httpx.Client(base_url=backend.base_url, timeout=20)
+
+    def post(path: str, body: dict[str, Any], who: dict[str, str]) -> Any:
+        response = client.post(path, json=body, headers=who)
+        assert response.status_code in (200, 201), f"{path}: {response.text}"
+        return response.json()
+
+    r = post("/v1/referrals", referral("arrest_diversion", 1), OFFICER)
+    person = r["person_id"]
+    post(f"/v1/referrals/{r['id']}/approve", {}, PM)
+    consent = post(
+        "/v1/consents",
+        {
+            "person_id": person,
+            "disclosing_party": "REACH",
+            "recipients": [{"kind": "role", "name": "liaison_prosecutor"}],
+            "purpose": "coordinate cases",
+            "information_kinds": ["legal_status"],
+            "signature_method": "paper",
+            "signed_at": (now - timedelta(hours=2)).isoformat(),
+            "expires_at": (now + timedelta(days=365)).isoformat(),
+        },
+        CM,
+    )["id"]
+    post(
+        f"/v1/referrals/{r['id']}/intake",
+        {"completed_on": str(today), "case_manager": "cm.view", "consent_id": consent},
+        CM,
+    )
+    post(
+        f"/v1/participants/{person}/contacts",
+        {"kind": "office", "contacted_on": now.isoformat(), "minutes": 20, "notes": NOTE},
+        CM,
+    )
+    post(
+        "/v1/cases",
+        {
+            "person_id": person,
+            "case_number": "26-1-200",
+            "court": "KCDC",
+            "jurisdiction": "King County",
+            "incident_date": str(today),
+            "filing_date": str(today),
+            "charges": [
+                {
+                    "statute_code": "9A.56.050",
+                    "description": "theft 3",
+                    "severity": "gross_misdemeanor",
+                }
+            ],
+        },
+        DPA,
+    )
+
+    url = f"/v1/liaison/cases/{person}"
+    wait_until(
+        lambda: client.get(url, headers=LIAISON).status_code == 200,
+        60,
+        "the liaison view",
+        backend.procs,
+    )
+    shown = client.get(url, headers=LIAISON)
+    view = shown.json()
+    assert [c["case_number"] for c in view["cases"]] == ["26-1-200"]
+    assert view["consent_id"] == consent
+    assert view["program"] is None  # the consent covers legal status only
+    assert NOTE not in shown.text
+    assert client.get(url, headers=OFFICER).status_code == 404  # police: no consent
+
+    post(f"/v1/consents/{consent}/revoke", {"effective_at": datetime.now(UTC).isoformat()}, CM)
+    assert client.get(url, headers=LIAISON).status_code == 404  # at the very next read
+    listed = client.get("/v1/liaison/cases", headers=LIAISON).json()
+    assert person not in {entry["person_id"] for entry in listed}
+    client.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -12,12 +13,16 @@ from psycopg.rows import dict_row
 
 from aggregates.caseload import Caseload
 from events.base import DomainEvent
+from events.case import CaseOpened, CaseOrigin, ChargingDecisionRecorded
 from events.participant import CaseloadOpened, ContactRecorded
 from events.referral import IntakeCompleted, IntakeDeadlineLapsed, ReferralReceived
 from infra.bootstrap import Container
 from infra.rebuild import Rebuilder
+from projections import agenda as aq
 from projections import caseloads as cq
 from projections import evaluation as ev
+from projections import liaison as lq
+from projections import queue as qq
 from services.demo import seed_site
 from tests.integration.test_relay import drain
 
@@ -29,7 +34,7 @@ def seeded(container: Container) -> list[DomainEvent]:
     seed_site(container.application, participants=30, months=6, seed=11)
     drain(container)
     for projection in container.projections:
-        if projection.name in ("caseloads", "evaluation"):
+        if projection.name != "referrals":
             Rebuilder(
                 dsn=container.settings.dsn,
                 bootstrap_servers=container.settings.bootstrap_servers,
@@ -130,3 +135,41 @@ def test_race_and_ethnicity_beside_the_baseline(
         container, ev.referrals_by_race_ethnicity, {"black": 400, "white": 500}, suppress_below=1
     )
     assert result is not None
+
+
+def test_the_queue_holds_exactly_the_open_referrals_in_priority_order(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    app = container.application
+    open_ids = set()
+    for event in seeded:
+        if isinstance(event, ReferralReceived):
+            referral = app.repository.get(event.originator_id)
+            if referral.status in ("received", "eligible", "approved", "intake_scheduled"):
+                open_ids.add(event.originator_id)
+    entries = query(container, qq.list_queue, today=date.today())
+    assert {e["referral_id"] for e in entries} == open_ids
+    ranks = [
+        {"arrest_diversion": 0, "social_contact": 1, "community": 2}[e["pathway"]] for e in entries
+    ]
+    assert ranks == sorted(ranks)
+
+
+def test_the_agenda_and_the_liaison_view_read_from_postgresql(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    now = datetime.now(UTC)
+    agenda = query(container, aq.agenda, since=now - timedelta(days=400), until=now)
+    filed = [
+        e
+        for e in seeded
+        if isinstance(e, ChargingDecisionRecorded) and e.origin is CaseOrigin.POST_ENROLLMENT
+    ]
+    assert len(agenda["post_enrollment_filings"]) >= len(filed) > 0
+    assert all(f["incident_date"] for f in agenda["post_enrollment_filings"])
+    with_cases = {e.person_id for e in seeded if isinstance(e, CaseOpened)}
+    view = query(container, lq.case_view, None)
+    assert {v["person_id"] for v in view} >= with_cases
+    text = json.dumps(view, default=str)
+    notes = [e.notes for e in seeded if isinstance(e, ContactRecorded) and e.notes]
+    assert notes and not any(note in text for note in notes)
