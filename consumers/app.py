@@ -13,7 +13,7 @@ from consumers.projector import Projector
 from consumers.prosecution import ProsecutionFeed
 from events.envelope import EnvelopeError
 from events.registry import UnknownEventTypeError
-from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION
+from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION, projection_topic
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,17 @@ def create_app(
                     delivery = await outbound[item.topic].send(key=item.key, value=item.value)
                     await delivery  # acknowledged before the offset is committed
 
+    rows_out = {
+        projection_topic(p.name): app.topic(
+            projection_topic(p.name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        for p in projector.projections
+    }
+
     @app.agent(events, name="lead-projections")
     async def project(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait):
@@ -109,6 +120,7 @@ def create_app(
                 ready.append((msg.topic, msg.partition, msg.offset, changes))
             for delivery in deliveries:
                 await delivery  # on the dead-letter topic before its offset is recorded
-            await projector.store(ready, errors)
+            for row in await projector.store(ready, errors):
+                await rows_out[row.topic].send(key=row.key, value=row.value)
 
     return app

@@ -8,17 +8,27 @@ down is retried here until it is back, never skipped.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from events.envelope import CloudEvent, decode
-from infra.projection_store import Delivered, apply_batch, record_errors
+from events.topics import projection_topic
+from infra.projection_store import Delivered, RowState, apply_batch, record_errors
 from projections.base import Projection, RowChange
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RowMessage:
+    topic: str
+    key: bytes
+    value: bytes | None
 
 
 class Projector:
@@ -27,6 +37,7 @@ class Projector:
     ) -> None:
         self.dsn = dsn
         self.consumer = consumer
+        self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
         self.projections = list(projections)
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self.applied = 0
@@ -46,6 +57,29 @@ class Projector:
         event = decode(message)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 
+    def row_message(self, projection: str, state: RowState) -> RowMessage:
+        """A row change for `lead.projections.<name>.v1`: keyed by the row, null when deleted."""
+        keys = self.primary_keys[(projection, state.table)]
+        key = {"table": state.table, **{k: state.row[k] for k in keys}}
+        value = None
+        if state.op != "delete":
+            value = json.dumps(
+                {
+                    "projection": projection,
+                    "table": state.table,
+                    "op": state.op,
+                    "key": key,
+                    "values": state.row,
+                },
+                default=str,
+                sort_keys=True,
+            ).encode()
+        return RowMessage(
+            projection_topic(projection),
+            json.dumps(key, default=str, sort_keys=True).encode(),
+            value,
+        )
+
     def nothing(self) -> dict[str, list[RowChange]]:
         """The changes of a dead-lettered message: none, but its offset is recorded."""
         return {p.name: [] for p in self.projections}
@@ -54,7 +88,7 @@ class Projector:
         self,
         batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]],
         errors: Sequence[tuple[str, int, int, str]] = (),
-    ) -> None:
+    ) -> list[RowMessage]:
         """Write every projection's changes and positions; retries while PostgreSQL is down."""
         per_projection = {
             p.name: [
@@ -67,11 +101,14 @@ class Projector:
         while True:
             try:
                 conn = await self._connection()
+                messages: list[RowMessage] = []
                 for name, delivered in per_projection.items():
-                    self.applied += await apply_batch(conn, name, delivered)
+                    changed: list[RowState] = []
+                    self.applied += await apply_batch(conn, name, delivered, changed=changed)
+                    messages.extend(self.row_message(name, state) for state in changed)
                 if errors:
                     await record_errors(conn, self.consumer, errors)
-                return
+                return messages
             except psycopg.OperationalError as exc:
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
                 if self._conn is not None:

@@ -26,6 +26,22 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+# Projections whose row changes dashboards may read from compacted topics. Not the
+# liaison view (consent is checked at every read, which a topic cannot do) and not
+# the evaluation tables (de-identified only through their queries).
+DASHBOARD_PROJECTIONS = ("referrals", "queue", "caseloads", "agenda")
+
+
+def projection_topic_spec(name: str) -> TopicSpec:
+    """The compacted topic of one projection's row changes: the latest row per key."""
+    return TopicSpec(
+        projection_topic(name),
+        f"{name} projection row changes",
+        "table and primary key",
+        {"cleanup.policy": "compact"},
+    )
+
+
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         EVENTS,
@@ -51,10 +67,5 @@ TOPICS: tuple[TopicSpec, ...] = (
         "original key",
         {"retention.ms": NINETY_DAYS_MS, "cleanup.policy": "delete"},
     ),
-    TopicSpec(
-        projection_topic("referrals"),
-        "referral projection row changes",
-        "referral id",
-        {"cleanup.policy": "compact"},
-    ),
+    *(projection_topic_spec(name) for name in DASHBOARD_PROJECTIONS),
 )

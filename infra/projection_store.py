@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from projections.base import Delete, Projection, RowChange, Table, Update, Upsert, schema_of
 
@@ -152,6 +153,15 @@ def change_statement(change: RowChange, schema: str) -> tuple[sql.Composed, list
     return statement, list(row.values())
 
 
+@dataclass(frozen=True)
+class RowState:
+    """A row as a change left it (`delete`: the row as it was removed)."""
+
+    table: str
+    op: str
+    row: dict[str, Any]
+
+
 def lock_key(projection: str) -> int:
     """The advisory lock a projection's writers share and a rebuild's swap takes alone."""
     return int.from_bytes(hashlib.sha256(projection.encode()).digest()[:8], "big", signed=True)
@@ -173,11 +183,14 @@ async def apply_batch(
     batch: Sequence[Delivered],
     *,
     schema: str | None = None,
+    changed: list[RowState] | None = None,
 ) -> int:
     """Apply a batch of messages in one transaction; returns how many were new.
 
     Messages at or below the stored offset of their partition were applied before
-    (a redelivery after a crash or rebalance) and are skipped.
+    (a redelivery after a crash or rebalance) and are skipped. When `changed` is
+    given it receives the state of every row the batch really changed (a change the
+    version guard stopped changed nothing), for the compacted projection topics.
     """
     if not batch:
         return 0
@@ -203,7 +216,12 @@ async def apply_batch(
                 continue
             for change in delivered.changes:
                 statement, params = change_statement(change, schema)
-                await conn.execute(statement, params)
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(statement + sql.SQL(" RETURNING *"), params)
+                rows = await cur.fetchall()
+                if changed is not None:
+                    op = "delete" if isinstance(change, Delete) else "upsert"
+                    changed.extend(RowState(change.table, op, row) for row in rows)
             reached[where] = delivered.offset
             applied += 1
         for (topic, partition), offset in reached.items():

@@ -97,15 +97,16 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    from consumers.asyncapi import check_asyncapi, write_asyncapi
     from events.catalog import check_docs, write_docs
     from infra.settings import PROJECT_ROOT
 
     if args.check:
-        stale = check_docs(PROJECT_ROOT)
+        stale = check_docs(PROJECT_ROOT) + check_asyncapi(PROJECT_ROOT)
         for name in stale:
             print(f"out of date: {name}")
         return 1 if stale else 0
-    for written in write_docs(PROJECT_ROOT):
+    for written in [*write_docs(PROJECT_ROOT), write_asyncapi(PROJECT_ROOT)]:
         print(f"wrote {written.relative_to(PROJECT_ROOT)}")
     return 0
 
@@ -265,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("file", nargs="?", help="with adopt: the policy file")
     policy.add_argument("--principal", default="pcg", help="who adopts it (recorded)")
     policy.add_argument("--organisation", default="LEAD PCG")
-    docs = add("docs", cmd_docs, "write the event catalog and JSON Schemas under docs/")
+    docs = add(
+        "docs", cmd_docs, "write the event catalog, JSON Schemas and AsyncAPI document under docs/"
+    )
     docs.add_argument("--check", action="store_true", help="only report files that are stale")
     proj = add(
         "projections",

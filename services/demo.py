@@ -21,12 +21,15 @@ from functools import partial
 from typing import TypeVar
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from aggregates.base import DomainError
 from aggregates.referral import Referral
 from events.base import Actor, Role
 from events.case import Charge, ChargingDecision, Disposition, Severity
 from events.consent import InformationKind, Recipient, RecipientKind, SignatureMethod
 from events.participant import (
+    CaseloadOpened,
     ContactKind,
     DataQuality,
     EngagementStatus,
@@ -527,9 +530,15 @@ class _Seeder:
         self._end = datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
         self._start = self._end - timedelta(days=round(months * 365.25 / 12))
         count = math.ceil(participants / CASELOAD_TARGET)
+        # New case managers for each run, so a second run never overfills the first's.
+        existing = len(
+            app.recorder.select_notifications(
+                start=1, limit=1_000_000, topics=[get_topic(CaseloadOpened)]
+            )
+        )
         self._case_managers = tuple(
             Actor(principal=f"cm.{n:02d}", role=Role.CASE_MANAGER, organisation=CASE_MANAGEMENT)
-            for n in range(1, count + 1)
+            for n in range(existing + 1, existing + count + 1)
         )
         self._case_number = rng.randint(1000, 8999)
         self._deadline_days = 30
@@ -656,8 +665,15 @@ class _Seeder:
         self, plan: _Plan, terms: PolicyTerms, offense: DivertibleOffense
     ) -> tuple[Pathway, ScreeningFacts]:
         if plan.outcome is Outcome.EXCLUDED:
-            return self._excluding_facts(plan.pathway, terms, plan.at.date())
-        return plan.pathway, self._eligible_facts(plan.pathway, terms, plan.at.date(), offense)
+            pathway, facts = self._excluding_facts(plan.pathway, terms, plan.at.date())
+        else:
+            pathway = plan.pathway
+            facts = self._eligible_facts(plan.pathway, terms, plan.at.date(), offense)
+        # Most people LEAD sees have had prior contact; community referrals less often.
+        share = {Pathway.ARREST_DIVERSION: 0.8, Pathway.SOCIAL_CONTACT: 0.95}.get(pathway, 0.5)
+        draw = self._rng.random()
+        prior = None if draw > 0.95 else draw < share * 0.95
+        return pathway, facts.model_copy(update={"prior_criminal_legal_contact": prior})
 
     def _eligible_facts(
         self, pathway: Pathway, terms: PolicyTerms, day: date, offense: DivertibleOffense

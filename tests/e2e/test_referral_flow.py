@@ -127,3 +127,27 @@ def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(backend: 
     [letter] = dead_lettered()
     assert letter["topic"] == EVENTS
     assert "not a CloudEvent" in letter["error"]
+
+
+def test_dashboards_read_the_latest_row_from_the_compacted_topic(backend: Backend) -> None:
+    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+        receipt = client.post("/v1/referrals", json=referral_body()).json()
+        get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
+
+    def latest() -> dict[str, Any] | None:
+        found = None
+        for record in read_all(backend.settings.bootstrap_servers, "lead.projections.referrals.v1"):
+            key = json.loads(record.key)
+            if key == {"table": "referrals", "referral_id": receipt["id"]}:
+                found = json.loads(record.value) if record.value else None
+        return found
+
+    wait_until(
+        lambda: (latest() or {}).get("values", {}).get("status") == "eligible",
+        30,
+        "the row change on the compacted topic",
+        backend.procs,
+    )
+    row = latest()
+    assert row is not None and row["op"] == "upsert" and row["projection"] == "referrals"
+    assert row["values"]["person_id"] == receipt["person_id"]

@@ -450,8 +450,15 @@ def test_unsuppressed_answers_add_up_to_the_report(site: Site, store: MemoryStor
     by_race = sum(r["referrals"]["count"] for r in answers["by_race_ethnicity"]["by_race"])
     assert by_race == report.referrals
     widening = answers["net_widening"]["overall"]
-    assert widening["unknown"]["count"] == report.referrals  # the demo never records it
-    assert widening["share_no_prior_contact"] == {"share": None, "suppressed": False}
+    assert (
+        widening["unknown"]["count"]
+        + widening["no_prior_contact"]["count"]
+        + widening["prior_contact"]["count"]
+    ) == report.referrals
+    known = widening["no_prior_contact"]["count"] + widening["prior_contact"]["count"]
+    assert widening["share_no_prior_contact"]["share"] == pytest.approx(
+        widening["no_prior_contact"]["count"] / known, abs=1e-4
+    )
     intake = answers["time_to_intake"]["overall"]
     assert intake["count"]["count"] == report.enrolled
     assert 0 <= intake["median_days"]["value"] <= intake["p90_days"]["value"]
