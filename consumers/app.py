@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -11,11 +14,44 @@ import faust
 from consumers.deadletter import deadletter_record
 from consumers.projector import Projector
 from consumers.prosecution import ProsecutionFeed
-from events.envelope import EnvelopeError
+from events.envelope import CloudEvent, EnvelopeError
 from events.registry import UnknownEventTypeError
-from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION, projection_topic
+from events.topics import (
+    AUDIT,
+    DASHBOARD_PROJECTIONS,
+    DEADLETTER,
+    EVENTS,
+    PROSECUTION,
+    projection_topic,
+)
+from infra.projection_store import Delivered
+from projections.audit import disclosure_changes
 
 log = logging.getLogger(__name__)
+
+Agent = Callable[[Any], Awaitable[None]]
+
+
+def fail_fast(agent: Agent) -> Agent:
+    """An agent that fails for a reason no retry fixes ends the worker process.
+
+    faust would otherwise keep the worker alive with the agent dead, silently
+    consuming nothing. Exiting leaves the batch uncommitted, so the restarted worker
+    (or another in the group) applies it: at-least-once, and idempotent downstream.
+    """
+
+    @functools.wraps(agent)
+    async def guarded(stream: Any) -> None:
+        try:
+            await agent(stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("agent %s failed; exiting so the worker is restarted", agent.__name__)
+            logging.shutdown()
+            os._exit(70)
+
+    return guarded
 
 
 def create_app(
@@ -62,6 +98,7 @@ def create_app(
         }
 
         @app.agent(events, name="lead-prosecution-feed")
+        @fail_fast
         async def publish(stream: Any) -> None:
             async for event in stream.events():
                 try:
@@ -83,9 +120,45 @@ def create_app(
             value_serializer="raw",
         )
         for p in projector.projections
+        if p.name in DASHBOARD_PROJECTIONS
     }
 
+    audit = app.topic(
+        AUDIT, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+    @app.agent(audit, name="lead-audit-trail")
+    @fail_fast
+    async def audit_trail(stream: Any) -> None:
+        async for batch in stream.take_events(batch_size, within=batch_wait):
+            ready = []
+            for event in batch:
+                msg = event.message
+                try:
+                    changes = disclosure_changes(CloudEvent.from_json(event.value))
+                except (EnvelopeError, KeyError, ValueError) as exc:
+                    log.warning(
+                        "dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc
+                    )
+                    delivery = await deadletter.send(
+                        key=msg.key,
+                        value=deadletter_record(
+                            consumer=app_id,
+                            topic=msg.topic,
+                            partition=msg.partition,
+                            offset=msg.offset,
+                            key=msg.key,
+                            value=event.value,
+                            error=exc,
+                        ),
+                    )
+                    await delivery
+                    changes = []
+                ready.append(Delivered(msg.topic, msg.partition, msg.offset, changes))
+            await projector.store_disclosures(ready)
+
     @app.agent(events, name="lead-projections")
+    @fail_fast
     async def project(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait):
             ready = []
@@ -121,6 +194,7 @@ def create_app(
             for delivery in deliveries:
                 await delivery  # on the dead-letter topic before its offset is recorded
             for row in await projector.store(ready, errors):
-                await rows_out[row.topic].send(key=row.key, value=row.value)
+                if row.topic in rows_out:  # only the projections dashboards may read
+                    await rows_out[row.topic].send(key=row.key, value=row.value)
 
     return app

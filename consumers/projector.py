@@ -19,9 +19,13 @@ import psycopg
 from events.envelope import CloudEvent, decode
 from events.topics import projection_topic
 from infra.projection_store import Delivered, RowState, apply_batch, record_errors
+from projections.audit import DISCLOSURES_SCHEMA
 from projections.base import Projection, RowChange
 
 log = logging.getLogger(__name__)
+
+
+DISCLOSURES_POSITION = "audit-disclosures"
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,22 @@ class Projector:
         message = CloudEvent.from_json(value)
         event = decode(message)
         return {p.name: p.handle(event, message.position) for p in self.projections}
+
+    async def store_disclosures(self, batch: Sequence[Delivered]) -> None:
+        """Disclosure records from `lead.audit.v1` into the audit trail's schema."""
+        delay = 0.2
+        while True:
+            try:
+                conn = await self._connection()
+                await apply_batch(conn, DISCLOSURES_POSITION, batch, schema=DISCLOSURES_SCHEMA)
+                return
+            except psycopg.OperationalError as exc:
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
+                if self._conn is not None:
+                    await self._conn.close()
+                self._conn = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def row_message(self, projection: str, state: RowState) -> RowMessage:
         """A row change for `lead.projections.<name>.v1`: keyed by the row, null when deleted."""

@@ -18,6 +18,7 @@ from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
 from projections.agenda import AgendaProjection
+from projections.audit import AuditProjection, DisclosureRecords
 from projections.base import Projection
 from projections.caseloads import CaseloadsProjection
 from projections.evaluation import EvaluationProjection
@@ -51,13 +52,14 @@ class Container:
             LiaisonProjection(),
             QueueProjection(),
             AgendaProjection(),
+            AuditProjection(),
         ]
 
     def prepare(self) -> None:
         """Create topics and tables that are missing (idempotent)."""
         ensure_topics(self.settings)
         with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
-            ensure_tables(conn, self.projections)
+            ensure_tables(conn, [*self.projections, DisclosureRecords()])
             conn.execute(RELAY_POSITION_DDL)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from events.base import Actor, Role
 from projections import agenda as agenda_queries
+from projections import audit as audit_queries
 from projections import caseloads as caseload_queries
 from projections import evaluation
 from projections import queue as queue_queries
@@ -185,6 +186,16 @@ def create_api(
             return read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
         except ValueError as exc:
             raise HTTPException(422, detail=str(exc)) from None
+
+    # -- audit -------------------------------------------------------------------------
+    @api.get("/v1/audit/trail")
+    def audit_trail(
+        person_id: UUID | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> Any:
+        """Every event with its actor, and every disclosure made or withheld."""
+        return read(
+            audit_queries.trail, person_id=person_id, since=since, limit=max(1, min(limit, 10_000))
+        )
 
     # -- liaison prosecutor -------------------------------------------------------------
     @api.get("/v1/liaison/cases")

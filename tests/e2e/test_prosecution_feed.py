@@ -152,6 +152,26 @@ def test_only_consented_legal_events_reach_the_prosecution_topic(backend: Backen
     ]
     disclosed = {a["data"]["event_id"] for a in audits}
     assert {m["id"] for m in feed} <= disclosed  # every disclosure recorded
+
+    # Auditors see the person's whole history with actors, and every disclosure.
+    def trail() -> dict[str, Any]:
+        answer = client.get("/v1/audit/trail", params={"person_id": person})
+        assert answer.status_code == 200
+        result: dict[str, Any] = answer.json()
+        return result
+
+    wait_until(
+        lambda: {d["event_id"] for d in trail()["disclosures"]} >= {m["id"] for m in feed},
+        60,
+        "the disclosures in the audit trail",
+        backend.procs,
+    )
+    shown = trail()
+    assert {d["outcome"] for d in shown["disclosures"]} == {"recorded", "withheld"}
+    actors = {(e["event_type"], e["actor_role"]) for e in shown["events"]}
+    assert ("org.lead.case.opened.v1", "liaison_prosecutor") in actors
+    assert ("org.lead.participant.contact_recorded.v1", "case_manager") in actors
+    assert NOTE not in json.dumps(shown)
     client.close()
 
 
