@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -23,6 +23,8 @@ from projections.audit import DISCLOSURES_SCHEMA
 from projections.base import Projection, RowChange
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 DISCLOSURES_POSITION = "audit-disclosures"
@@ -43,17 +45,33 @@ class Projector:
         self.consumer = consumer
         self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
         self.projections = list(projections)
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        # One connection per agent: agents run concurrently, a connection cannot.
+        self._conns: dict[str, psycopg.AsyncConnection[Any]] = {}
         self.applied = 0
 
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        return self._conn
+    async def _retrying(
+        self, lane: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
+    ) -> T:
+        """Run `work` on this lane's connection; wait out PostgreSQL being down, never skip."""
+        delay = 0.2
+        while True:
+            conn = self._conns.get(lane)
+            try:
+                if conn is None or conn.closed:
+                    conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                    self._conns[lane] = conn
+                return await work(conn)
+            except psycopg.OperationalError as exc:
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
+                if conn is not None:
+                    await conn.close()
+                self._conns.pop(lane, None)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
+        for conn in self._conns.values():
+            await conn.close()
 
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
@@ -63,19 +81,11 @@ class Projector:
 
     async def store_disclosures(self, batch: Sequence[Delivered]) -> None:
         """Disclosure records from `lead.audit.v1` into the audit trail's schema."""
-        delay = 0.2
-        while True:
-            try:
-                conn = await self._connection()
-                await apply_batch(conn, DISCLOSURES_POSITION, batch, schema=DISCLOSURES_SCHEMA)
-                return
-            except psycopg.OperationalError as exc:
-                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
-                if self._conn is not None:
-                    await self._conn.close()
-                self._conn = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+            await apply_batch(conn, DISCLOSURES_POSITION, batch, schema=DISCLOSURES_SCHEMA)
+
+        await self._retrying("disclosures", work)
 
     def row_message(self, projection: str, state: RowState) -> RowMessage:
         """A row change for `lead.projections.<name>.v1`: keyed by the row, null when deleted."""
@@ -117,22 +127,15 @@ class Projector:
             ]
             for p in self.projections
         }
-        delay = 0.2
-        while True:
-            try:
-                conn = await self._connection()
-                messages: list[RowMessage] = []
-                for name, delivered in per_projection.items():
-                    changed: list[RowState] = []
-                    self.applied += await apply_batch(conn, name, delivered, changed=changed)
-                    messages.extend(self.row_message(name, state) for state in changed)
-                if errors:
-                    await record_errors(conn, self.consumer, errors)
-                return messages
-            except psycopg.OperationalError as exc:
-                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
-                if self._conn is not None:
-                    await self._conn.close()
-                self._conn = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
+            messages: list[RowMessage] = []
+            for name, delivered in per_projection.items():
+                changed: list[RowState] = []
+                self.applied += await apply_batch(conn, name, delivered, changed=changed)
+                messages.extend(self.row_message(name, state) for state in changed)
+            if errors:
+                await record_errors(conn, self.consumer, errors)
+            return messages
+
+        return await self._retrying("projections", work)

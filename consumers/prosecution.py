@@ -26,6 +26,7 @@ from events.case import (
     WarrantQuashed,
 )
 from events.consent import InformationKind
+from events.disclosure import disclosure_record
 from events.envelope import CloudEvent, decode
 from events.participant import (
     ParticipantEnrolled,
@@ -125,23 +126,17 @@ class ProsecutionFeed:
         self, message: CloudEvent, kind: InformationKind, now: datetime, consent_id: UUID | None
     ) -> CloudEvent:
         """A disclosure made, or withheld for want of consent: auditors see both."""
-        outcome = "recorded" if consent_id else "withheld"
-        return CloudEvent(
-            id=f"disclosure:{message.id}:{PROSECUTION}",
+        return disclosure_record(
+            record_id=f"disclosure:{message.id}:{PROSECUTION}",
             source=self.source,
-            type=f"org.lead.disclosure.{outcome}.v1",
-            subject=message.subject,
-            time=now,
-            data={
-                "recipient_organisation": self.organisation,
-                "recipient_role": Role.LIAISON_PROSECUTOR.value,
-                "channel": PROSECUTION,
-                "event_id": message.id,
-                "event_type": message.type,
-                "information_kind": kind.value,
-                "purpose": "liaison prosecutor case coordination",
-                "consent_id": str(consent_id) if consent_id else None,
-                "decided_at": now.isoformat(),
-                "reason": None if consent_id else "no consent covers this recipient now",
-            },
+            person_id=message.subject,
+            recipient_organisation=self.organisation,
+            recipient_role=Role.LIAISON_PROSECUTOR.value,
+            channel=PROSECUTION,
+            information_kind=kind.value,
+            purpose="liaison prosecutor case coordination",
+            consent_id=consent_id,
+            at=now,
+            event_id=message.id,
+            event_type=message.type,
         )

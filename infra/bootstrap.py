@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -11,8 +11,11 @@ from uuid import UUID
 
 import psycopg
 from fastapi import FastAPI
+from kafka import KafkaProducer
 from psycopg_pool import ConnectionPool
 
+from events.envelope import CloudEvent
+from events.topics import AUDIT
 from infra.kafka_admin import ensure_topics
 from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
@@ -140,4 +143,22 @@ class Container:
             lifespan=lifespan,
             suppress_below=self.settings.suppress_below,
             equity_baseline=self.settings.equity_baseline,
+            record_disclosures=self.audit_recorder(),
+            source=self.source,
         )
+
+    def audit_recorder(self) -> Callable[[list[CloudEvent]], None]:
+        """Publishes disclosure records to `lead.audit.v1`, waiting for Kafka's ack."""
+        producer: list[KafkaProducer] = []
+
+        def record(records: list[CloudEvent]) -> None:
+            if not producer:
+                producer.append(make_producer(self.settings.bootstrap_servers))
+            futures = [
+                producer[0].send(AUDIT, key=(r.subject or "").encode(), value=r.to_json())
+                for r in records
+            ]
+            for future in futures:
+                future.get(timeout=30)
+
+        return record

@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ValidationError
 
 from events.base import Actor, Role
+from events.envelope import CloudEvent
 from projections import agenda as agenda_queries
 from projections import audit as audit_queries
 from projections import caseloads as caseload_queries
@@ -90,6 +91,8 @@ def create_api(
     *,
     suppress_below: int = 11,
     equity_baseline: dict[str, int] | None = None,
+    record_disclosures: Callable[[list[CloudEvent]], None] | None = None,
+    source: str = "urn:lead:site:lead-site",
 ) -> FastAPI:
     api = FastAPI(
         title="LEAD coordination backend",
@@ -145,6 +148,14 @@ def create_api(
         with read_pool.connection() as conn:
             conn.row_factory = dict_row
             return query(conn, *args, **kwargs)
+
+    def recorded(view: list[dict[str, Any]], actor: Actor, channel: str) -> list[dict[str, Any]]:
+        """Every disclosure is on `lead.audit.v1` before the answer leaves."""
+        if record_disclosures is not None and view:
+            record_disclosures(
+                reads.liaison_disclosures(view, actor, source=source, channel=channel)
+            )
+        return view
 
     def disclose(query: Callable[..., Any], *args: Any) -> Any:
         """A consent-checked read: the query gets the application to ask about consent."""
@@ -202,14 +213,14 @@ def create_api(
     def liaison_cases(actor: ActorDep) -> list[dict[str, Any]]:
         """Cases of the people whose consent covers the caller now; never contact notes."""
         result: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
-        return result
+        return recorded(result, actor, "api:/v1/liaison/cases")
 
     @api.get("/v1/liaison/cases/{person_id}")
     def liaison_person(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
         found: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, person_id)
         if not found:
             raise HTTPException(404, detail="no case view for that person that you may see")
-        return found[0]
+        return recorded(found, actor, "api:/v1/liaison/cases/{person_id}")[0]
 
     # -- evaluation (de-identified, small cells suppressed) -----------------------------------
     metrics: dict[str, Callable[..., Any]] = {

@@ -6,6 +6,7 @@ decided here, per person and per kind of information, against the consent in for
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -14,6 +15,8 @@ import psycopg
 
 from events.base import Actor
 from events.consent import InformationKind
+from events.disclosure import disclosure_record
+from events.envelope import CloudEvent
 from projections import liaison
 from services.application import LeadApplication
 from services.commands import DisclosureQuestion
@@ -55,3 +58,33 @@ def liaison_case_view(
         if not covered(app, actor, person, InformationKind.PROGRESS_SUMMARY, now):
             entry["progress_summaries"] = []
     return view
+
+
+def liaison_disclosures(
+    view: list[dict[str, Any]], actor: Actor, *, source: str, channel: str
+) -> list[CloudEvent]:
+    """One record per person and kind of information this answer disclosed."""
+    now = datetime.now(UTC)
+    records = []
+    for entry in view:
+        kinds = [InformationKind.LEGAL_STATUS]
+        if entry.get("program") is not None:
+            kinds.append(InformationKind.PROGRAM_STATUS)
+        if entry.get("progress_summaries"):
+            kinds.append(InformationKind.PROGRESS_SUMMARY)
+        for kind in kinds:
+            records.append(
+                disclosure_record(
+                    record_id=f"disclosure:{uuid.uuid4()}",
+                    source=source,
+                    person_id=str(entry["person_id"]),
+                    recipient_organisation=actor.organisation,
+                    recipient_role=actor.role.value,
+                    channel=channel,
+                    information_kind=kind.value,
+                    purpose=f"read by {actor.principal} through the liaison case view",
+                    consent_id=entry["consent_id"],
+                    at=now,
+                )
+            )
+    return records

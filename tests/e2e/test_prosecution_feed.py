@@ -254,6 +254,17 @@ def test_the_liaison_view_follows_consent_at_each_read(backend: Backend) -> None
     assert NOTE not in shown.text
     assert client.get(url, headers=OFFICER).status_code == 404  # police: no consent
 
+    def api_disclosures() -> list[dict[str, Any]]:
+        trail = client.get("/v1/audit/trail", params={"person_id": person}).json()
+        return [d for d in trail["disclosures"] if d["channel"].startswith("api:")]
+
+    wait_until(
+        lambda: bool(api_disclosures()), 60, "the read recorded as a disclosure", backend.procs
+    )
+    [read] = [d for d in api_disclosures() if d["information_kind"] == "legal_status"][:1]
+    assert read["consent_id"] == consent and read["recipient_role"] == "liaison_prosecutor"
+    assert read["outcome"] == "recorded" and "dpa.nguyen" in read["purpose"]
+
     post(f"/v1/consents/{consent}/revoke", {"effective_at": datetime.now(UTC).isoformat()}, CM)
     assert client.get(url, headers=LIAISON).status_code == 404  # at the very next read
     listed = client.get("/v1/liaison/cases", headers=LIAISON).json()

@@ -1,0 +1,46 @@
+"""Disclosure records for `lead.audit.v1`: who received what about whom, when, why, under
+which consent; or that a disclosure was withheld for want of consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from events.envelope import CloudEvent
+
+
+def disclosure_record(
+    *,
+    record_id: str,
+    source: str,
+    person_id: str | None,
+    recipient_organisation: str,
+    recipient_role: str,
+    channel: str,
+    information_kind: str,
+    purpose: str,
+    consent_id: UUID | None,
+    at: datetime,
+    event_id: str | None = None,
+    event_type: str | None = None,
+) -> CloudEvent:
+    outcome = "recorded" if consent_id else "withheld"
+    return CloudEvent(
+        id=record_id,
+        source=source,
+        type=f"org.lead.disclosure.{outcome}.v1",
+        subject=person_id,
+        time=at,
+        data={
+            "recipient_organisation": recipient_organisation,
+            "recipient_role": recipient_role,
+            "channel": channel,
+            "event_id": event_id,
+            "event_type": event_type,
+            "information_kind": information_kind,
+            "purpose": purpose,
+            "consent_id": str(consent_id) if consent_id else None,
+            "decided_at": at.isoformat(),
+            "reason": None if consent_id else "no consent covers this recipient now",
+        },
+    )
