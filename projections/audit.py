@@ -164,7 +164,7 @@ def trail(
     ).fetchall()
     disclosures = conn.execute(
         sql.SQL("SELECT * FROM {}{} ORDER BY decided_at, disclosure_id LIMIT %(limit)s").format(
-            sql.Identifier(SCHEMA, DISCLOSURES.name), where("decided_at")
+            sql.Identifier(DISCLOSURES_SCHEMA, DISCLOSURES.name), where("decided_at")
         ),
         params,
     ).fetchall()

@@ -68,5 +68,6 @@ POLICY_TERMS = PolicyTerms(
     ),
     social_contact=SocialContactCriteria(program_areas=("Belltown", "Downtown")),
     intake_deadline_days=14,
+    program_capacity=100_000,  # the shared test stack seeds many sites' worth
 )
 POLICY = (1, POLICY_TERMS)
