@@ -6,13 +6,14 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from consumers.deadletter import deadletter_record
-from consumers.projector import Projector
+from consumers.projector import DISCLOSURES_POSITION, Projector
 from consumers.prosecution import ProsecutionFeed
 from events.envelope import CloudEvent, EnvelopeError
 from events.registry import UnknownEventTypeError
@@ -25,6 +26,7 @@ from events.topics import (
     projection_topic,
 )
 from infra.projection_store import Delivered
+from infra.topic_reader import Message
 from projections.audit import disclosure_changes
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,31 @@ def fail_fast(agent: Agent) -> Agent:
     return guarded
 
 
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, from the stream or read back to fill a gap."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+    @classmethod
+    def of(cls, event: Any) -> Record:
+        msg = event.message
+        return cls(msg.topic, msg.partition, msg.offset, msg.key, event.value)
+
+
+ReadRanges = Callable[[dict[tuple[str, int], tuple[int, int]], int], list[Message]]
+
+
 def create_app(
     *,
     app_id: str,
     bootstrap_servers: str,
     projector: Projector,
+    read_ranges: ReadRanges,
     web_port: int = 6066,
     batch_size: int = 500,
     batch_wait: float = 0.05,
@@ -100,16 +122,19 @@ def create_app(
         @app.agent(events, name="lead-prosecution-feed")
         @fail_fast
         async def publish(stream: Any) -> None:
-            async for event in stream.events():
-                try:
-                    outgoing = await asyncio.to_thread(feed.outgoing, event.value)
-                except (EnvelopeError, UnknownEventTypeError, ValueError) as exc:
-                    # Not an event: the projections agent dead-letters it.
-                    log.info("prosecution feed skips %s: %s", event.message.offset, exc)
-                    continue
-                for item in outgoing:
-                    delivery = await outbound[item.topic].send(key=item.key, value=item.value)
-                    await delivery  # acknowledged before the offset is committed
+            # Acknowledged only once published: an event cut short is published again.
+            async for batch in stream.noack_take(batch_size, within=batch_wait):
+                for event in batch:
+                    try:
+                        outgoing = await asyncio.to_thread(feed.outgoing, event.value)
+                    except (EnvelopeError, UnknownEventTypeError, ValueError) as exc:
+                        # Not an event: the projections agent dead-letters it.
+                        log.info("prosecution feed skips %s: %s", event.message.offset, exc)
+                        outgoing = []
+                    for item in outgoing:
+                        delivery = await outbound[item.topic].send(key=item.key, value=item.value)
+                        await delivery  # acknowledged before the offset is committed
+                    await stream.ack(event)
 
     rows_out = {
         projection_topic(p.name): app.topic(
@@ -127,74 +152,97 @@ def create_app(
         AUDIT, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
+    async def dead_letter(record: Record, exc: Exception) -> Any:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
+        )
+        return await deadletter.send(
+            key=record.key,
+            value=deadletter_record(
+                consumer=app_id,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                key=record.key,
+                value=record.value,
+                error=exc,
+            ),
+        )
+
+    async def store_disclosures(records: Sequence[Record]) -> None:
+        ready = []
+        for record in records:
+            try:
+                changes = disclosure_changes(CloudEvent.from_json(record.value))
+            except (EnvelopeError, KeyError, ValueError) as exc:
+                await (await dead_letter(record, exc))
+                changes = []
+            ready.append(Delivered(record.topic, record.partition, record.offset, changes))
+        await projector.store_disclosures(ready)
+
+    async def project_records(records: Sequence[Record]) -> None:
+        ready = []
+        deliveries = []
+        errors: list[tuple[str, int, int, str]] = []
+        for record in records:
+            try:
+                changes = projector.changes(record.value)
+            except Exception as exc:  # a poison message: dead-letter it and carry on
+                deliveries.append(await dead_letter(record, exc))
+                changes = projector.nothing()
+                errors.append(
+                    (record.topic, record.partition, record.offset, f"{type(exc).__name__}: {exc}")
+                )
+            ready.append((record.topic, record.partition, record.offset, changes))
+        for delivery in deliveries:
+            await delivery  # on the dead-letter topic before its offset is recorded
+        for row in await projector.store(ready, errors):
+            if row.topic in rows_out:  # only the projections dashboards may read
+                await rows_out[row.topic].send(key=row.key, value=row.value)
+
+    async def fill_gaps(
+        lane: str,
+        keys: Sequence[str],
+        records: Sequence[Record],
+        handle: Callable[[Sequence[Record]], Awaitable[None]],
+    ) -> None:
+        """Store what PostgreSQL lacks below this batch before the batch itself.
+
+        Kafka's committed offset is only a hint: what PostgreSQL stored is the truth.
+        """
+        first: dict[tuple[str, int], int] = {}
+        for record in records:
+            where = (record.topic, record.partition)
+            first[where] = min(first.get(where, record.offset), record.offset)
+        while missing := await projector.gaps(lane, keys, first):
+            log.warning("%s: reading offsets not yet stored first: %s", lane, missing)
+            found = await asyncio.to_thread(read_ranges, missing, batch_size)
+            for where in set(missing) - {(m.topic, m.partition) for m in found}:
+                del first[where]  # nothing there to read (no such offsets): go on
+            if found:
+                await handle(
+                    [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found]
+                )
+
     @app.agent(audit, name="lead-audit-trail")
     @fail_fast
     async def audit_trail(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=batch_wait):
-            ready = []
+        # Acknowledged only once stored: a batch cut short is read again.
+        async for batch in stream.noack_take(batch_size, within=batch_wait):
+            records = [Record.of(event) for event in batch]
+            await fill_gaps("disclosures", [DISCLOSURES_POSITION], records, store_disclosures)
+            await store_disclosures(records)
             for event in batch:
-                msg = event.message
-                try:
-                    changes = disclosure_changes(CloudEvent.from_json(event.value))
-                except (EnvelopeError, KeyError, ValueError) as exc:
-                    log.warning(
-                        "dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc
-                    )
-                    delivery = await deadletter.send(
-                        key=msg.key,
-                        value=deadletter_record(
-                            consumer=app_id,
-                            topic=msg.topic,
-                            partition=msg.partition,
-                            offset=msg.offset,
-                            key=msg.key,
-                            value=event.value,
-                            error=exc,
-                        ),
-                    )
-                    await delivery
-                    changes = []
-                ready.append(Delivered(msg.topic, msg.partition, msg.offset, changes))
-            await projector.store_disclosures(ready)
+                await stream.ack(event)
 
     @app.agent(events, name="lead-projections")
     @fail_fast
     async def project(stream: Any) -> None:
-        async for batch in stream.take_events(batch_size, within=batch_wait):
-            ready = []
-            deliveries = []
-            errors: list[tuple[str, int, int, str]] = []
+        async for batch in stream.noack_take(batch_size, within=batch_wait):
+            records = [Record.of(event) for event in batch]
+            await fill_gaps("projections", projector.names, records, project_records)
+            await project_records(records)
             for event in batch:
-                msg = event.message
-                try:
-                    changes = projector.changes(event.value)
-                except Exception as exc:  # a poison message: dead-letter it and carry on
-                    log.warning(
-                        "dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, exc
-                    )
-                    deliveries.append(
-                        await deadletter.send(
-                            key=msg.key,
-                            value=deadletter_record(
-                                consumer=app_id,
-                                topic=msg.topic,
-                                partition=msg.partition,
-                                offset=msg.offset,
-                                key=msg.key,
-                                value=event.value,
-                                error=exc,
-                            ),
-                        )
-                    )
-                    changes = projector.nothing()
-                    errors.append(
-                        (msg.topic, msg.partition, msg.offset, f"{type(exc).__name__}: {exc}")
-                    )
-                ready.append((msg.topic, msg.partition, msg.offset, changes))
-            for delivery in deliveries:
-                await delivery  # on the dead-letter topic before its offset is recorded
-            for row in await projector.store(ready, errors):
-                if row.topic in rows_out:  # only the projections dashboards may read
-                    await rows_out[row.topic].send(key=row.key, value=row.value)
+                await stream.ack(event)
 
     return app

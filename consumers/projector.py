@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,29 @@ T = TypeVar("T")
 
 
 DISCLOSURES_POSITION = "audit-disclosures"
+
+Partition = tuple[str, int]
+"""A topic and a partition number."""
+
+
+def gaps(
+    stored: Mapping[tuple[str, str, int], int],
+    keys: Sequence[str],
+    first: Mapping[Partition, int],
+) -> dict[Partition, tuple[int, int]]:
+    """The offsets some position key has not stored, below what a batch starts with.
+
+    `stored` maps (position key, topic, partition) to the last offset stored; a key
+    with nothing stored for a partition starts from offset 0. A consumer whose
+    committed Kafka offset ran ahead of PostgreSQL (a batch acknowledged but not
+    stored, a projection added later) sees a gap here and reads it before going on.
+    """
+    found: dict[Partition, tuple[int, int]] = {}
+    for (topic, partition), offset in first.items():
+        behind = min(stored.get((key, topic, partition), -1) for key in keys) + 1
+        if behind < offset:
+            found[(topic, partition)] = (behind, offset)
+    return found
 
 
 @dataclass(frozen=True)
@@ -72,6 +95,27 @@ class Projector:
     async def close(self) -> None:
         for conn in self._conns.values():
             await conn.close()
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.projections]
+
+    async def gaps(
+        self, lane: str, keys: Sequence[str], first: Mapping[Partition, int]
+    ) -> dict[Partition, tuple[int, int]]:
+        """What `keys` have not stored below the first offsets of a batch (see `gaps`)."""
+        if not first:
+            return {}
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> dict[tuple[str, str, int], int]:
+            cur = await conn.execute(
+                'SELECT projection, topic, partition, "offset" FROM projection_positions '
+                "WHERE projection = ANY(%s) AND topic = ANY(%s)",
+                (list(keys), sorted({topic for topic, _ in first})),
+            )
+            return {(k, t, int(p)): int(o) for k, t, p, o in await cur.fetchall()}
+
+        return gaps(await self._retrying(lane, work), keys, first)
 
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
@@ -130,12 +174,16 @@ class Projector:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
             messages: list[RowMessage] = []
-            for name, delivered in per_projection.items():
-                changed: list[RowState] = []
-                self.applied += await apply_batch(conn, name, delivered, changed=changed)
-                messages.extend(self.row_message(name, state) for state in changed)
-            if errors:
-                await record_errors(conn, self.consumer, errors)
+            applied = 0
+            # One transaction: every projection has the batch, or none has.
+            async with conn.transaction():
+                for name, delivered in per_projection.items():
+                    changed: list[RowState] = []
+                    applied += await apply_batch(conn, name, delivered, changed=changed)
+                    messages.extend(self.row_message(name, state) for state in changed)
+                if errors:
+                    await record_errors(conn, self.consumer, errors)
+            self.applied += applied
             return messages
 
         return await self._retrying("projections", work)

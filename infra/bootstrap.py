@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from functools import cached_property
@@ -86,6 +87,7 @@ class Container:
         from consumers.prosecution import ProsecutionFeed
         from events.base import Role
         from events.consent import InformationKind
+        from infra.topic_reader import read_ranges
         from services.commands import DisclosureQuestion
 
         app = self.application
@@ -114,6 +116,7 @@ class Container:
             app_id=self.settings.consumer_group,
             bootstrap_servers=self.settings.bootstrap_servers,
             projector=Projector(self.settings.dsn, self.projections),
+            read_ranges=functools.partial(read_ranges, self.settings.bootstrap_servers),
             web_port=self.settings.consumer_web_port,
         )
 

@@ -74,8 +74,4 @@ def test_every_projection_rebuilt_from_offset_zero_equals_the_live_one(
                     f"{projection.name}.{table} differs after a rebuild:\n"
                     f"  live only: {only_live}\n  rebuilt only: {only_rebuilt}"
                 )
-    if divergences:
-        # KNOWN DEFECT (issue 4 stays open): under the full suite the live queue/referrals
-        # views have missed rows that a rebuild has; alone this test passes. Reported as
-        # an expected failure, with the rows, until it is found and fixed.
-        pytest.xfail("\n".join(divergences))
+    assert divergences == []
