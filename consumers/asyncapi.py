@@ -55,7 +55,7 @@ ROW_OPS = ("upsert", "update", "delete")
 
 DEADLETTER_SCHEMA = "DeadLetterRecord"
 ROW_CHANGE_SCHEMA = "ProjectionRowChange"
-DISCLOSURE_OUTCOMES = ("recorded", "withheld")
+DISCLOSURE_OUTCOMES = ("recorded", "withheld", "permitted")
 
 INFO_DESCRIPTION = f"""\
 The Kafka topics of a LEAD site's coordination backend: what each holds, who publishes \
@@ -375,34 +375,46 @@ def _prosecution(spec: TopicSpec) -> _Channel:
 
 
 def disclosure_schema(outcome: str) -> dict[str, Any]:
-    """JSON Schema of a disclosure record as `ProsecutionFeed._audit` makes it: recorded
-    (with the consent) or withheld (for want of one, with the reason)."""
+    """JSON Schema of a disclosure record (`events.disclosure.disclosure_record`): recorded
+    (with the consent), withheld (for want of one, with the reason), or permitted without
+    one on a stated basis (the program's own staff, an auditor, a referrer's own referral)."""
     recorded = outcome == "recorded"
     kind = f"org.lead.disclosure.{outcome}.v1"
     null = {"type": "null"}
     data = {
         "type": "object",
         "properties": {
+            "recipient_principal": {
+                "type": ["string", "null"],
+                "description": "Who received it (an API caller); null for the prosecution feed.",
+            },
             "recipient_organisation": {
                 "type": "string",
                 "minLength": 1,
-                "description": "The organisation disclosed to (the liaison prosecutor's).",
+                "description": "The organisation disclosed to.",
             },
-            "recipient_role": {"const": Role.LIAISON_PROSECUTOR.value},
-            "channel": {"const": PROSECUTION, "description": "Where it was (or would be) sent."},
-            "event_id": {
+            "recipient_role": {"enum": [r.value for r in Role]},
+            "channel": {
                 "type": "string",
                 "minLength": 1,
-                "description": "The `id` of the event disclosed or withheld.",
+                "description": (
+                    f"Where it was (or would be) sent: {PROSECUTION}, or api:<route> / "
+                    "sse:<route> for an answer of the HTTP API."
+                ),
+            },
+            "event_id": {
+                "type": ["string", "null"],
+                "description": "The `id` of the event disclosed or withheld (feed records).",
             },
             "event_type": {
-                "type": "string",
-                "minLength": 1,
-                "description": "The CloudEvents `type` of the event disclosed or withheld.",
+                "type": ["string", "null"],
+                "description": "The CloudEvents `type` of that event (feed records).",
             },
             "information_kind": {
-                "enum": [InformationKind.LEGAL_STATUS.value, InformationKind.PROGRAM_STATUS.value],
-                "description": "What kind of information the consent had to cover.",
+                "type": "string",
+                "minLength": 1,
+                "examples": [k.value for k in InformationKind] + ["case_record", "caseload"],
+                "description": "What kind of information it was (what consent had to cover).",
             },
             "purpose": {"type": "string", "minLength": 1},
             "consent_id": (
@@ -426,6 +438,7 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
             ),
         },
         "required": [
+            "recipient_principal",
             "recipient_organisation",
             "recipient_role",
             "channel",
@@ -441,18 +454,23 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
     }
     return {
         "title": f"Disclosure {outcome}",
-        "description": (
-            f"A disclosure made on `{PROSECUTION}` under a consent."
-            if recorded
-            else f"A disclosure to `{PROSECUTION}` withheld because no consent covered it."
-        ),
+        "description": {
+            "recorded": "Participant-level data disclosed (on the prosecution feed or in an "
+            "API answer) under the consent in force.",
+            "withheld": "A disclosure withheld because no consent covered the recipient.",
+            "permitted": "Participant-level data shown without a consent on a stated basis "
+            "(the program's own staff, an auditor, a referrer's own referral status).",
+        }[outcome],
         "type": "object",
         "properties": {
             "specversion": {"const": "1.0"},
             "id": {
                 "type": "string",
-                "pattern": rf"^disclosure:.+:{re.escape(PROSECUTION)}$",
-                "description": "Derived from the event's id, so a repeated decision keeps it.",
+                "pattern": "^disclosure:.+$",
+                "description": (
+                    "Feed records derive it from the event's id (a repeated decision keeps "
+                    "it); API records are unique per answer."
+                ),
             },
             "source": {"type": "string", "minLength": 1, "format": "uri-reference"},
             "type": {"const": kind},
@@ -466,7 +484,7 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
 
 
 def _audit(spec: TopicSpec) -> _Channel:
-    """The two disclosure records: auditors must see what was withheld, too."""
+    """The disclosure records: auditors must see what was withheld, too."""
     bindings = _key_binding(spec)
     messages: dict[str, dict[str, Any]] = {}
     schemas: dict[str, dict[str, Any]] = {}
@@ -483,7 +501,8 @@ def _audit(spec: TopicSpec) -> _Channel:
     channel = _channel(
         spec,
         "Access and disclosure records: one for every event the prosecution feed "
-        "considered, disclosed or withheld, so auditors see both. Read by auditors.",
+        "considered, disclosed or withheld, and one per person and kind of information "
+        "for every API answer that carried participant-level data. Read by auditors.",
         list(messages),
     )
     operation = _operation(

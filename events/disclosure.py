@@ -23,8 +23,14 @@ def disclosure_record(
     at: datetime,
     event_id: str | None = None,
     event_type: str | None = None,
+    basis: str | None = None,
+    recipient_principal: str | None = None,
 ) -> CloudEvent:
-    outcome = "recorded" if consent_id else "withheld"
+    """`recorded` under a consent; `permitted` without one on a stated `basis` (the
+    program's own staff, a referrer told the status of their own referral); or
+    `withheld` for want of consent."""
+    outcome = "recorded" if consent_id else "permitted" if basis else "withheld"
+    reason = None if consent_id else basis or "no consent covers this recipient now"
     return CloudEvent(
         id=record_id,
         source=source,
@@ -32,6 +38,7 @@ def disclosure_record(
         subject=person_id,
         time=at,
         data={
+            "recipient_principal": recipient_principal,
             "recipient_organisation": recipient_organisation,
             "recipient_role": recipient_role,
             "channel": channel,
@@ -41,6 +48,6 @@ def disclosure_record(
             "purpose": purpose,
             "consent_id": str(consent_id) if consent_id else None,
             "decided_at": at.isoformat(),
-            "reason": None if consent_id else "no consent covers this recipient now",
+            "reason": reason,
         },
     )

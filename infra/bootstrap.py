@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import CloudEvent
 from events.topics import AUDIT
+from infra.idempotency_store import IDEMPOTENCY_DDL
 from infra.kafka_admin import ensure_topics
 from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
@@ -65,6 +66,7 @@ class Container:
         with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
             ensure_tables(conn, [*self.projections, DisclosureRecords()])
             conn.execute(RELAY_POSITION_DDL)
+            conn.execute(IDEMPOTENCY_DDL)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
@@ -121,7 +123,13 @@ class Container:
         )
 
     def api(self) -> FastAPI:
-        from services.api import create_api
+        from infra.consistency import ReadYourWrites, TopicEnds
+        from infra.health import Health
+        from infra.idempotency_store import PostgresIdempotencyStore
+        from services.api import ApiOptions, create_api
+        from services.idempotency import IdempotencyMiddleware
+        from services.principals import Principals
+        from services.telemetry import Gauges, Telemetry, install
 
         pool: ConnectionPool[Any] = ConnectionPool(
             self.settings.dsn,
@@ -130,6 +138,10 @@ class Container:
             open=False,
             kwargs={"autocommit": True},
         )
+        ends = TopicEnds(self.settings.bootstrap_servers)
+        health = Health(
+            pool, ends, [p.name for p in self.projections], max_lag=self.settings.ready_max_lag
+        )
 
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -137,18 +149,42 @@ class Container:
             try:
                 yield
             finally:
+                ends.close()
                 pool.close()
                 self.application.close()
 
-        return create_api(
+        api = create_api(
             self.application,
             pool,
+            Principals(self.application),
             lifespan=lifespan,
-            suppress_below=self.settings.suppress_below,
-            equity_baseline=self.settings.equity_baseline,
+            options=ApiOptions(
+                suppress_below=self.settings.suppress_below,
+                equity_baseline=self.settings.equity_baseline,
+                source=self.source,
+                read_timeout=self.settings.read_timeout_seconds,
+                bootstrap_servers=self.settings.bootstrap_servers,
+            ),
             record_disclosures=self.audit_recorder(),
-            source=self.source,
+            read_your_writes=ReadYourWrites(pool, ends).wait,
+            readiness=health.readiness,
         )
+        api.add_middleware(
+            IdempotencyMiddleware,
+            store=PostgresIdempotencyStore(pool),
+            now=lambda: datetime.now(UTC),
+        )
+        install(
+            api,
+            Telemetry(
+                Gauges(
+                    events_appended=health.events_appended,
+                    relay_position=health.relay_position,
+                    projection_lag=health.projection_lag,
+                )
+            ),
+        )
+        return api
 
     def audit_recorder(self) -> Callable[[list[CloudEvent]], None]:
         """Publishes disclosure records to `lead.audit.v1`, waiting for Kafka's ack."""

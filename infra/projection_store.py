@@ -72,6 +72,14 @@ def table_ddl(schema: str, table: Table) -> list[sql.Composed]:
             sql.Identifier(schema, table.name), sql.SQL(", ").join(columns)
         )
     ]
+    # A column added to the code later is added to an existing table (it must allow
+    # NULL or have a default; otherwise `prepare` fails and the projection needs a rebuild).
+    for name, kind in table.columns.items():
+        statements.append(
+            sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                sql.Identifier(schema, table.name), sql.Identifier(name), sql.SQL(kind)
+            )
+        )
     for index in table.indexes:
         statements.append(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     api_port: int = 8000
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_idle_seconds: float = Field(0.2, gt=0)
+    ready_max_lag: int = Field(
+        10_000, ge=0, description="/readyz fails while a projection is further behind than this."
+    )
+    read_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long a read with min_position waits for the view."
+    )
     consumer_group: str = "lead-projections"
     consumer_web_port: int = 6066
 

@@ -54,6 +54,29 @@ def adopt_example_policy(container: Container) -> None:
         app.close()
 
 
+def first_administrator(container: Container) -> None:
+    """A site with no principals gets one administrator, whose token is kept in a file
+    only the operator can read; every other principal is added with `lead principals`."""
+    from aggregates.base import SYSTEM_ACTOR
+    from events.base import Role
+    from services.principals import Principals
+
+    principals = Principals(container.application)
+    if principals.list():
+        return
+    issued = principals.add(
+        actor=SYSTEM_ACTOR, name="site-admin", role=Role.ADMINISTRATOR, organisation="LEAD"
+    )
+    path = container.settings.data_dir / "site-admin.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(issued.token + "\n")
+    print(
+        f"registered the first administrator, site-admin; its token is in {path} "
+        "(add others with `lead principals add --role ROLE --org ORG NAME`)"
+    )
+
+
 def seed_demo(container: Container, participants: int, months: int) -> None:
     """Seed a synthetic site, only into an empty store (never on top of real data)."""
     from services.demo import seed_site
@@ -92,6 +115,7 @@ def run(settings: Settings, demo: tuple[int, int] | None = None) -> int:
         container.prepare()
         if demo is not None and settings.environment != "production":
             seed_demo(Container(settings), *demo)
+        first_administrator(container)
         adopt_example_policy(container)
         for name in CHILDREN:
             children[name] = _spawn(name, settings)

@@ -51,6 +51,7 @@ DISCLOSURES = Table(
         "disclosure_id": "text NOT NULL",
         "person_id": "uuid",
         "outcome": "text NOT NULL",
+        "recipient_principal": "text",
         "recipient_organisation": "text NOT NULL",
         "recipient_role": "text NOT NULL",
         "channel": "text NOT NULL",
@@ -120,6 +121,7 @@ def disclosure_changes(message: CloudEvent) -> list[RowChange]:
             values={
                 "person_id": UUID(message.subject) if message.subject else None,
                 "outcome": message.type.split(".")[3],
+                "recipient_principal": data.get("recipient_principal"),
                 "recipient_organisation": data["recipient_organisation"],
                 "recipient_role": data["recipient_role"],
                 "channel": data["channel"],

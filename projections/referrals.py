@@ -194,3 +194,30 @@ def get_referral(
     )
     row = conn.execute(query, (referral_id,)).fetchone()
     return row_to_referral(row) if row else None
+
+
+def list_referrals(
+    conn: psycopg.Connection[dict[str, Any]],
+    *,
+    referrer: str | None = None,
+    status: str | None = None,
+    pathway: str | None = None,
+) -> list[dict[str, Any]]:
+    """Referrals oldest first, optionally one referrer's, one status, one pathway."""
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for column, value in (
+        ("referrer_principal", referrer),
+        ("status", status),
+        ("pathway", pathway),
+    ):
+        if value is not None:
+            conditions.append(
+                sql.SQL("{} = %({})s").format(sql.Identifier(column), sql.SQL(column))
+            )
+            params[column] = value
+    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+    query = sql.SQL("SELECT * FROM {}{} ORDER BY received_at, referral_id").format(
+        sql.Identifier(SCHEMA, TABLE.name), where
+    )
+    return [row_to_referral(row) for row in conn.execute(query, params).fetchall()]

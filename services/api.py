@@ -1,38 +1,60 @@
 """The HTTP API. Handlers only translate: build a command, call the service, shape the answer.
 
+Every request but the public health endpoints carries a bearer token; `authorize`
+(one place) authenticates it and checks the route against the matrix in
+`services.access`. Handlers narrow what a role may reach (their own referrals, their
+own caseload) and record every answer that carries participant-level data as a
+disclosure on `lead.audit.v1` before it leaves.
+
 (No `from __future__ import annotations` here: FastAPI reads the command classes
-from the annotations of the endpoint functions made by `command_endpoint`.)
+from the annotations of the endpoint functions made by `create_routes`.)
 """
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field
 
+from events.access import PRINCIPAL_NAME
 from events.base import Actor, Role
+from events.consent import InformationKind
 from events.envelope import CloudEvent
+from events.referral import Pathway
+from events.topics import projection_topic
 from projections import agenda as agenda_queries
 from projections import audit as audit_queries
 from projections import caseloads as caseload_queries
 from projections import evaluation
 from projections import queue as queue_queries
-from projections.referrals import get_referral
+from projections import referrals as referral_queries
+from services import access, reads
 from services import commands as c
-from services import reads
 from services.application import LeadApplication, Receipt
-from services.errors import ConcurrencyError, DomainError, NotFoundError
+from services.errors import NotFoundError
+from services.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorError, page
+from services.principals import AuthenticationError, Principals
+from services.problems import PROBLEM_RESPONSES, install_problem_handlers
+
+ReadYourWrites = Callable[[list[str], int, float], bool]
+Readiness = Callable[[], dict[str, Any]]
+Record = Callable[[list[CloudEvent]], None]
+
+SUBSCRIBABLE = ("referrals", "queue", "caseloads", "agenda")
 
 
 class ReceiptOut(BaseModel):
     id: UUID
     person_id: UUID | None
-    position: int
+    position: int = Field(description="Store position reached; pass as min_position to read it")
     version: int
     warnings: tuple[str, ...] = ()
 
@@ -42,19 +64,36 @@ class DisclosureAnswer(BaseModel):
     consent_id: UUID | None
 
 
-def actor_from_headers(
-    x_lead_principal: Annotated[str, Header(description="Who is acting")],
-    x_lead_role: Annotated[Role, Header(description="Their role")],
-    x_lead_organisation: Annotated[str, Header(description="Their organisation")],
-) -> Actor:
-    """Until authentication exists (issue 5) the caller states who they are."""
-    try:
-        return Actor(principal=x_lead_principal, role=x_lead_role, organisation=x_lead_organisation)
-    except ValidationError as exc:
-        raise HTTPException(422, detail=exc.errors(include_url=False)) from None
+class NewPrincipal(BaseModel):
+    model_config = {
+        "extra": "forbid",
+        "json_schema_extra": {
+            "examples": [{"name": "officer.reyes", "role": "officer", "organisation": "Seattle PD"}]
+        },
+    }
+    name: str = Field(pattern=PRINCIPAL_NAME)
+    role: Role
+    organisation: str = Field(min_length=1, max_length=200)
 
 
-ActorDep = Annotated[Actor, Depends(actor_from_headers)]
+class IssuedToken(BaseModel):
+    id: UUID
+    name: str
+    token: str = Field(description="Shown once: only its hash is kept")
+
+
+class Revocation(BaseModel):
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"reason": "left"}]}}
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    suppress_below: int = 11
+    equity_baseline: dict[str, int] = field(default_factory=dict)
+    source: str = "urn:lead:site:lead-site"
+    read_timeout: float = 10.0
+    bootstrap_servers: str | None = None  # for live subscriptions
 
 
 def out(receipt: Receipt) -> ReceiptOut:
@@ -67,63 +106,204 @@ def out(receipt: Receipt) -> ReceiptOut:
     )
 
 
+def current_actor(request: Request) -> Actor:
+    actor = getattr(request.state, "actor", None)
+    if not isinstance(actor, Actor):  # a public route asked for an actor: a programming error
+        raise HTTPException(401, "a bearer token is required")
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+MinPosition = Annotated[
+    int | None,
+    Query(ge=0, description="Wait until the view has applied this store position (a write's)"),
+]
+Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
 def create_routes(
-    router: APIRouter,
+    router: FastAPI,
     path: str,
     command: type[c.Command],
     handler: Callable[[UUID, Any, Actor], Receipt],
     summary: str,
+    guard: Callable[[UUID, Actor], None] | None = None,
 ) -> None:
     """POST path/{id}: one command on one aggregate."""
 
     def endpoint(id: UUID, body: command, actor: ActorDep) -> ReceiptOut:  # type: ignore[valid-type]
+        if guard is not None:
+            guard(id, actor)
         return out(handler(id, body, actor))
 
     router.add_api_route(
-        path, endpoint, methods=["POST"], response_model=ReceiptOut, summary=summary, name=summary
+        path,
+        endpoint,
+        methods=["POST"],
+        response_model=ReceiptOut,
+        summary=summary,
+        name=summary,
+        responses=PROBLEM_RESPONSES,
     )
 
 
 def create_api(
     application: LeadApplication,
     read_pool: ConnectionPool[Any],
-    lifespan: Callable[..., Any] | None = None,
+    principals: Principals,
     *,
-    suppress_below: int = 11,
-    equity_baseline: dict[str, int] | None = None,
-    record_disclosures: Callable[[list[CloudEvent]], None] | None = None,
-    source: str = "urn:lead:site:lead-site",
+    lifespan: Callable[..., Any] | None = None,
+    options: ApiOptions | None = None,
+    record_disclosures: Record | None = None,
+    read_your_writes: ReadYourWrites | None = None,
+    readiness: Readiness | None = None,
 ) -> FastAPI:
+    opts = options or ApiOptions()
+    app = application
+    bearer = HTTPBearer(auto_error=False, description="A token from `lead principals add`")
+
+    def authorize(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        """Authentication and the role check, for every route, from the matrix."""
+        route = request.scope.get("route")
+        rule = access.rule_for(request.method, getattr(route, "path", ""))
+        if rule is not None and rule.public:
+            return
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise HTTPException(
+                401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+        try:
+            actor = principals.authenticate(credentials.credentials)
+        except AuthenticationError:
+            raise HTTPException(
+                401,
+                "the token is not valid (unknown, replaced or revoked)",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            ) from None
+        if rule is None or not rule.allows(actor.role):
+            raise HTTPException(403, f"a {actor.role.value.replace('_', ' ')} may not do this")
+        request.state.actor = actor
+
     api = FastAPI(
         title="LEAD coordination backend",
-        version="0.1.0",
-        description="System of record for a LEAD site: referrals, contacts, cases, consents.",
+        version="0.2.0",
+        description=(
+            "System of record for a LEAD site: referrals, contacts, cases, consents. "
+            "Every request carries a bearer token (`lead principals add`); what each "
+            "role may do is in docs/access.md. Errors are application/problem+json. "
+            "POSTs accept an Idempotency-Key header."
+        ),
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
+        responses=PROBLEM_RESPONSES,
     )
-    app = application
+    install_problem_handlers(api)
 
-    @api.exception_handler(DomainError)
-    async def _domain_error(_: Any, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=409)
+    def not_found(what: str) -> HTTPException:
+        """The same answer whether it does not exist or the caller may not see it."""
+        return HTTPException(404, f"no {what} that you may see")
 
-    @api.exception_handler(ConcurrencyError)
-    async def _conflict(_: Any, exc: ConcurrencyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": "ConcurrencyError"}, status_code=409)
+    def fresh(projections: list[str], position: int | None) -> None:
+        """Read-your-writes: wait until the views have applied the caller's write."""
+        if position is None or read_your_writes is None:
+            return
+        if not read_your_writes(projections, position, opts.read_timeout):
+            raise HTTPException(
+                503,
+                f"the view has not reached store position {position} within "
+                f"{opts.read_timeout:.0f}s; retry shortly",
+                headers={"Retry-After": "1"},
+            )
 
-    @api.exception_handler(NotFoundError)
-    async def _not_found(_: Any, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc), "error": "NotFoundError"}, status_code=404)
+    def read(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with read_pool.connection() as conn:
+            conn.row_factory = dict_row
+            return query(conn, *args, **kwargs)
 
-    @api.get("/healthz")
+    def paged(items: list[Any], key: Callable[[Any], Any], cursor: str | None, limit: int) -> Any:
+        try:
+            return page(items, key, cursor, limit)
+        except CursorError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    def record(records: list[CloudEvent]) -> None:
+        """On `lead.audit.v1` before the answer leaves: no record, no answer."""
+        if record_disclosures is not None and records:
+            record_disclosures(records)
+
+    def record_staff_access(
+        actor: Actor, people: Iterable[UUID], kind: str, channel: str, what: str
+    ) -> None:
+        """The program's own staff read participant-level data: recorded, no consent needed."""
+        basis = f"program staff ({actor.role.value.replace('_', ' ')}): {what}"
+        record(
+            reads.access_records(
+                actor,
+                [(p, kind, None, basis) for p in dict.fromkeys(people)],
+                source=opts.source,
+                channel=channel,
+                purpose=f"read by {actor.principal}: {what}",
+            )
+        )
+
+    # -- health ---------------------------------------------------------------------
+    @api.get("/healthz", summary="The API process is up")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @api.get("/readyz", summary="PostgreSQL, Kafka and the read side are ready")
+    def readyz() -> JSONResponse:
+        checks = readiness() if readiness else {"ready": True}
+        return JSONResponse(checks, status_code=200 if checks.get("ready") else 503)
+
+    # -- who am I, and principals ----------------------------------------------------------
+    @api.get("/v1/me", summary="The caller as the API knows them")
+    def me(actor: ActorDep) -> Actor:
+        return actor
+
+    @api.get("/v1/principals", summary="Every principal, active or revoked (no tokens)")
+    def list_principals(cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> Any:
+        views = [
+            {
+                "id": v.id,
+                "name": v.name,
+                "role": v.role.value,
+                "organisation": v.organisation,
+                "registered_at": v.registered_at,
+                "revoked_at": v.revoked_at,
+                "revoked_reason": v.revoked_reason,
+            }
+            for v in principals.list()
+        ]
+        return paged(views, lambda v: (v["name"],), cursor, limit)
+
+    @api.post("/v1/principals", status_code=201, summary="Register a principal; token shown once")
+    def add_principal(body: NewPrincipal, actor: ActorDep) -> IssuedToken:
+        issued = principals.add(
+            actor=actor, name=body.name, role=body.role, organisation=body.organisation
+        )
+        return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
+
+    @api.post("/v1/principals/{name}/rotate", summary="Issue a new token; the old one stops")
+    def rotate_principal(name: str, actor: ActorDep) -> IssuedToken:
+        issued = principals.rotate(actor=actor, name=name)
+        return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
+
+    @api.post("/v1/principals/{name}/revoke", summary="Revoke a principal's access at once")
+    def revoke_principal(name: str, body: Revocation, actor: ActorDep) -> dict[str, Any]:
+        view = principals.revoke(actor=actor, name=name, reason=body.reason)
+        return {"name": view.name, "revoked_at": view.revoked_at}
+
     # -- policy ----------------------------------------------------------------------
-    @api.post("/v1/policy", status_code=201, response_model=ReceiptOut)
+    @api.post("/v1/policy", status_code=201, response_model=ReceiptOut, summary="Adopt policy")
     def adopt_policy(command: c.AdoptPolicy, actor: ActorDep) -> ReceiptOut:
         return out(app.adopt_policy(command, actor))
 
-    @api.get("/v1/policy")
+    @api.get("/v1/policy", summary="Every version of the site policy")
     def read_policy() -> dict[str, Any]:
         policy = app.get_policy()
         return {
@@ -131,95 +311,245 @@ def create_api(
         }
 
     # -- referrals -----------------------------------------------------------------
-    @api.post("/v1/referrals", status_code=201, response_model=ReceiptOut)
+    @api.post("/v1/referrals", status_code=201, response_model=ReceiptOut, summary="Refer")
     def receive_referral(command: c.ReceiveReferral, actor: ActorDep) -> ReceiptOut:
+        if actor.role in (Role.OFFICER, Role.COMMUNITY_PARTNER):
+            ref = command.referrer
+            if (ref.principal, ref.organisation) != (actor.principal, actor.organisation):
+                raise HTTPException(
+                    422,
+                    f"body.referrer: must be you ({actor.principal} of {actor.organisation}) "
+                    f"when you refer as a {actor.role.value.replace('_', ' ')}",
+                )
         return out(app.receive_referral(command, actor))
 
-    @api.get("/v1/referrals/{referral_id}")
-    def read_referral(referral_id: UUID) -> dict[str, Any]:
-        with read_pool.connection() as conn:
-            conn.row_factory = dict_row
-            referral = get_referral(conn, referral_id)
-        if referral is None:
-            raise HTTPException(404, detail=f"no referral {referral_id} (yet)")
-        return referral
-
-    def read(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with read_pool.connection() as conn:
-            conn.row_factory = dict_row
-            return query(conn, *args, **kwargs)
-
-    def recorded(view: list[dict[str, Any]], actor: Actor, channel: str) -> list[dict[str, Any]]:
-        """Every disclosure is on `lead.audit.v1` before the answer leaves."""
-        if record_disclosures is not None and view:
-            record_disclosures(
-                reads.liaison_disclosures(view, actor, source=source, channel=channel)
+    def referral_answer(actor: Actor, referral: dict[str, Any], channel: str) -> dict[str, Any]:
+        if access.sees_all_referrals(actor):
+            record_staff_access(actor, [referral["person_id"]], "referral", channel, "referral")
+            return referral
+        view, consent, basis = reads.referrer_view(app, actor, referral, datetime.now(UTC))
+        record(
+            reads.access_records(
+                actor,
+                [(referral["person_id"], InformationKind.PROGRAM_STATUS.value, consent, basis)],
+                source=opts.source,
+                channel=channel,
+                purpose=f"{actor.principal} followed their referral",
             )
+        )
         return view
 
+    @api.get("/v1/referrals", summary="Referrals (referrers: their own, status only)")
+    def list_referrals(
+        actor: ActorDep,
+        status: str | None = None,
+        pathway: Pathway | None = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
+    ) -> Any:
+        fresh(["referrals"], min_position)
+        referrer = None if access.sees_all_referrals(actor) else actor.principal
+        rows = read(
+            referral_queries.list_referrals,
+            referrer=referrer,
+            status=status,
+            pathway=pathway.value if pathway else None,
+        )
+        result = paged(rows, lambda r: (r["received_at"], r["referral_id"]), cursor, limit)
+        result["items"] = [referral_answer(actor, r, "api:/v1/referrals") for r in result["items"]]
+        return result
+
+    @api.get("/v1/referrals/{referral_id}", summary="One referral (referrers: status only)")
+    def read_referral(
+        referral_id: UUID, actor: ActorDep, min_position: MinPosition = None
+    ) -> dict[str, Any]:
+        fresh(["referrals"], min_position)
+        referral = read(referral_queries.get_referral, referral_id)
+        if referral is None or not access.own_referral(actor, referral["referrer"]["principal"]):
+            raise not_found("referral (yet)")
+        return referral_answer(actor, referral, "api:/v1/referrals/{referral_id}")
+
+    # -- caseloads -----------------------------------------------------------------------
+    @api.get("/v1/caseloads", summary="Caseload sizes against target, warning and cap")
+    def caseloads(
+        actor: ActorDep,
+        case_manager: str | None = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
+    ) -> Any:
+        """Each case manager's caseload size; a case manager sees their own."""
+        fresh(["caseloads"], min_position)
+        if actor.role is Role.CASE_MANAGER:
+            if case_manager not in (None, actor.principal):
+                raise not_found("caseload")
+            case_manager = actor.principal
+        rows = read(
+            caseload_queries.list_caseloads, now=datetime.now(UTC), case_manager=case_manager
+        )
+        return paged(rows, lambda r: (r["case_manager"],), cursor, limit)
+
+    @api.get("/v1/caseloads/{case_manager}", summary="One caseload, most in need first")
+    def caseload(
+        case_manager: str,
+        actor: ActorDep,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
+    ) -> Any:
+        """Last contact, days since, contacts in 30 days, open goals, in the wind."""
+        if not access.reads_caseload(actor, case_manager):
+            raise not_found("caseload")
+        fresh(["caseloads"], min_position)
+        rows = read(caseload_queries.list_caseload, case_manager, now=datetime.now(UTC))
+
+        def key(r: dict[str, Any]) -> tuple[Any, ...]:
+            seen = r["last_contact_at"]
+            return (seen is not None, seen, r["enrolled_on"], r["person_id"])
+
+        result = paged(rows, key, cursor, limit)
+        record_staff_access(
+            actor,
+            (r["person_id"] for r in result["items"]),
+            "caseload",
+            "api:/v1/caseloads/{case_manager}",
+            "caseload",
+        )
+        return result
+
+    # -- participants: the case record ---------------------------------------------------
+    def works_with(person_id: UUID, actor: Actor) -> None:
+        try:
+            participant = app.participant(person_id)
+        except NotFoundError:
+            raise not_found("participant") from None
+        if not access.works_with(actor, participant.case_manager):
+            raise not_found("participant")
+
+    @api.get("/v1/participants/{person_id}", summary="The case record, contact notes included")
+    def participant_record(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
+        """Only for the participant's case manager and the project manager."""
+        works_with(person_id, actor)
+        record_staff_access(
+            actor,
+            [person_id],
+            "case_record",
+            "api:/v1/participants/{person_id}",
+            "case record with contact notes",
+        )
+        return reads.participant_record(app, person_id)
+
+    # -- referral queue and OWG agenda ------------------------------------------------------
+    @api.get("/v1/queue", summary="Open referrals in priority order, and places left")
+    def queue(
+        actor: ActorDep,
+        pathway: Pathway | None = None,
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
+    ) -> dict[str, Any]:
+        fresh(["queue"], min_position)
+        entries = read(
+            queue_queries.list_queue,
+            today=date.today(),
+            pathway=pathway.value if pathway else None,
+        )
+        result: dict[str, Any] = paged(entries, queue_queries.priority, cursor, limit)
+        record_staff_access(
+            actor, (e["person_id"] for e in result["items"]), "referral", "api:/v1/queue", "queue"
+        )
+        return {"capacity_left": app.capacity_left(), **result}
+
+    @api.get("/v1/owg-agenda", summary="What changed since the last OWG meeting")
+    def owg_agenda(
+        actor: ActorDep,
+        since: datetime,
+        until: datetime | None = None,
+        min_position: MinPosition = None,
+    ) -> Any:
+        fresh(["agenda"], min_position)
+        try:
+            sections = read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        people = [
+            item["person_id"]
+            for items in sections.values()
+            for item in items
+            if item.get("person_id")
+        ]
+        record_staff_access(actor, people, "agenda", "api:/v1/owg-agenda", "OWG agenda")
+        return sections
+
+    # -- audit -------------------------------------------------------------------------
+    @api.get("/v1/audit/trail", summary="Every event with its actor, every disclosure")
+    def audit_trail(
+        actor: ActorDep,
+        person_id: UUID | None = None,
+        since: datetime | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
+    ) -> Any:
+        """Page on with `since` = the last item's time."""
+        fresh(["audit"], min_position)
+        trail = read(audit_queries.trail, person_id=person_id, since=since, limit=limit)
+        people = [
+            row["person_id"]
+            for rows in trail.values()
+            for row in rows
+            if row.get("person_id") is not None
+        ]
+        record(
+            reads.access_records(
+                actor,
+                [(p, "audit_trail", None, "audit") for p in dict.fromkeys(people)],
+                source=opts.source,
+                channel="api:/v1/audit/trail",
+                purpose=f"audit by {actor.principal}",
+            )
+        )
+        return trail
+
+    # -- liaison prosecutor and public defender: consent-gated ------------------------------
     def disclose(query: Callable[..., Any], *args: Any) -> Any:
-        """A consent-checked read: the query gets the application to ask about consent."""
         with read_pool.connection() as conn:
             conn.row_factory = dict_row
             return query(app, conn, *args)
 
-    # -- caseloads -----------------------------------------------------------------------
-    @api.get("/v1/caseloads")
-    def caseloads(case_manager: str | None = None) -> list[dict[str, Any]]:
-        """Each case manager's caseload size against the policy's target, warning and cap."""
-        result: list[dict[str, Any]] = read(
-            caseload_queries.list_caseloads, now=datetime.now(UTC), case_manager=case_manager
-        )
-        return result
+    def recorded(view: list[dict[str, Any]], actor: Actor, channel: str) -> list[dict[str, Any]]:
+        record(reads.liaison_disclosures(view, actor, source=opts.source, channel=channel))
+        return view
 
-    @api.get("/v1/caseloads/{case_manager}")
-    def caseload(case_manager: str) -> list[dict[str, Any]]:
-        """One caseload: last contact, days since, contacts in 30 days, open goals, in the wind."""
-        result: list[dict[str, Any]] = read(
-            caseload_queries.list_caseload, case_manager, now=datetime.now(UTC)
-        )
-        return result
-
-    # -- referral queue and OWG agenda ------------------------------------------------------
-    @api.get("/v1/queue")
-    def queue(pathway: str | None = None) -> dict[str, Any]:
-        """Open referrals in the protocol's priority order, and the places left."""
-        try:
-            entries = read(queue_queries.list_queue, today=date.today(), pathway=pathway)
-        except ValueError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
-        return {"capacity_left": app.capacity_left(), "referrals": entries}
-
-    @api.get("/v1/owg-agenda")
-    def owg_agenda(since: datetime, until: datetime | None = None) -> Any:
-        """What changed since the last OWG meeting: the case-conference agenda."""
-        try:
-            return read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
-        except ValueError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
-
-    # -- audit -------------------------------------------------------------------------
-    @api.get("/v1/audit/trail")
-    def audit_trail(
-        person_id: UUID | None = None, since: datetime | None = None, limit: int = 1000
+    @api.get("/v1/liaison/cases", summary="Cases of people whose consent covers the caller now")
+    def liaison_cases(
+        actor: ActorDep,
+        status: str | None = Query(None, description="Only cases with this status"),
+        cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        min_position: MinPosition = None,
     ) -> Any:
-        """Every event with its actor, and every disclosure made or withheld."""
-        return read(
-            audit_queries.trail, person_id=person_id, since=since, limit=max(1, min(limit, 10_000))
-        )
+        """Never contact notes, whatever the consent."""
+        fresh(["liaison"], min_position)
+        view: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
+        if status is not None:
+            view = [
+                {**e, "cases": [k for k in e.get("cases", []) if k.get("status") == status]}
+                for e in view
+            ]
+            view = [e for e in view if e["cases"]]
+        result = paged(view, lambda e: (e["person_id"],), cursor, limit)
+        recorded(result["items"], actor, "api:/v1/liaison/cases")
+        return result
 
-    # -- liaison prosecutor -------------------------------------------------------------
-    @api.get("/v1/liaison/cases")
-    def liaison_cases(actor: ActorDep) -> list[dict[str, Any]]:
-        """Cases of the people whose consent covers the caller now; never contact notes."""
-        result: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
-        return recorded(result, actor, "api:/v1/liaison/cases")
-
-    @api.get("/v1/liaison/cases/{person_id}")
-    def liaison_person(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
+    @api.get("/v1/liaison/cases/{person_id}", summary="One person's case view, if consented")
+    def liaison_person(
+        person_id: UUID, actor: ActorDep, min_position: MinPosition = None
+    ) -> dict[str, Any]:
+        fresh(["liaison"], min_position)
         found: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, person_id)
         if not found:
-            raise HTTPException(404, detail="no case view for that person that you may see")
+            raise not_found("case view for that person")
         return recorded(found, actor, "api:/v1/liaison/cases/{person_id}")[0]
 
     # -- evaluation (de-identified, small cells suppressed) -----------------------------------
@@ -234,114 +564,217 @@ def create_api(
         "filings-before-after-enrollment": evaluation.filings_before_after_enrollment,
     }
 
-    @api.get("/v1/metrics/referrals-by-race-ethnicity")
-    def equity() -> Any:
+    @api.get("/v1/metrics/referrals-by-race-ethnicity", summary="Equity: referrals by race")
+    def equity(min_position: MinPosition = None) -> Any:
         """Referrals by race and ethnicity beside the site's baseline of eligible arrests."""
+        fresh(["evaluation"], min_position)
         return read(
             evaluation.referrals_by_race_ethnicity,
-            equity_baseline or {},
-            suppress_below=suppress_below,
+            opts.equity_baseline,
+            suppress_below=opts.suppress_below,
         )
 
-    @api.get("/v1/metrics/{name}")
-    def metric(name: str) -> Any:
+    @api.get("/v1/metrics/{name}", summary="An evaluation metric, de-identified")
+    def metric(name: str, min_position: MinPosition = None) -> Any:
         if name not in metrics:
             known = ", ".join(sorted([*metrics, "referrals-by-race-ethnicity"]))
-            raise HTTPException(404, detail=f"no metric {name!r}; known: {known}")
-        return read(metrics[name], suppress_below=suppress_below)
+            raise HTTPException(404, f"no metric {name!r}; known: {known}")
+        fresh(["evaluation"], min_position)
+        return read(metrics[name], suppress_below=opts.suppress_below)
 
-    router = APIRouter()
-    steps: list[tuple[str, type[c.Command], Callable[[UUID, Any, Actor], Receipt], str]] = [
-        (
-            "/v1/referrals/{id}/approve",
-            c.ApproveReferral,
-            app.approve_referral,
-            "Approve a referral",
-        ),
-        (
-            "/v1/referrals/{id}/decline",
-            c.DeclineReferral,
-            app.decline_referral,
-            "Decline a referral",
-        ),
+    # -- commands on one aggregate -----------------------------------------------------------
+    participant_guard = works_with
+    steps: list[
+        tuple[
+            str,
+            type[c.Command],
+            Callable[[UUID, Any, Actor], Receipt],
+            str,
+            Callable[[UUID, Actor], None] | None,
+        ]
+    ] = [
+        ("/v1/referrals/{id}/approve", c.ApproveReferral, app.approve_referral, "Approve", None),
+        ("/v1/referrals/{id}/decline", c.DeclineReferral, app.decline_referral, "Decline", None),
         (
             "/v1/referrals/{id}/warm-handoff",
             c.CompleteWarmHandoff,
             app.complete_warm_handoff,
             "Record the warm handoff",
+            None,
         ),
         (
             "/v1/referrals/{id}/intake-schedule",
             c.ScheduleIntake,
             app.schedule_intake,
             "Schedule intake",
+            None,
         ),
         (
             "/v1/referrals/{id}/intake",
             c.CompleteIntake,
             app.complete_intake,
             "Complete intake (enrolls)",
+            None,
         ),
         (
             "/v1/referrals/{id}/lapse",
             c.LapseReferral,
             app.lapse_referral,
             "Lapse a referral past its intake deadline",
+            None,
         ),
         (
             "/v1/referrals/{id}/withdraw",
             c.WithdrawReferral,
             app.withdraw_referral,
             "The person declines or withdraws",
+            None,
         ),
-        ("/v1/cases/{id}/warrants", c.IssueWarrant, app.update_case, "Issue a warrant"),
-        ("/v1/cases/{id}/warrants/quash", c.QuashWarrant, app.update_case, "Quash a warrant"),
+        ("/v1/cases/{id}/warrants", c.IssueWarrant, app.update_case, "Issue a warrant", None),
+        (
+            "/v1/cases/{id}/warrants/quash",
+            c.QuashWarrant,
+            app.update_case,
+            "Quash a warrant",
+            None,
+        ),
         (
             "/v1/cases/{id}/charging-decisions",
             c.RecordChargingDecision,
             app.update_case,
             "Record a charging decision",
+            None,
         ),
         (
             "/v1/cases/{id}/recommendations",
             c.RecordLiaisonRecommendation,
             app.update_case,
             "Record the liaison prosecutor's recommendation",
+            None,
         ),
-        ("/v1/cases/{id}/hearings", c.ScheduleHearing, app.update_case, "Schedule a hearing"),
+        (
+            "/v1/cases/{id}/hearings",
+            c.ScheduleHearing,
+            app.update_case,
+            "Schedule a hearing",
+            None,
+        ),
         (
             "/v1/cases/{id}/disposition",
             c.RecordDisposition,
             app.update_case,
             "Record the disposition",
+            None,
         ),
-        ("/v1/consents/{id}/revoke", c.RevokeConsent, app.revoke_consent, "Revoke a consent"),
+        (
+            "/v1/consents/{id}/revoke",
+            c.RevokeConsent,
+            app.revoke_consent,
+            "Revoke a consent",
+            None,
+        ),
         (
             "/v1/consents/{id}/expire",
             c.ExpireConsent,
             app.expire_consent,
             "Record a consent's expiry",
+            None,
         ),
-        *participant_steps(app),
+        *[(*step, participant_guard) for step in participant_steps(app)],
     ]
-    for path, command, handler, summary in steps:
-        create_routes(router, path, command, handler, summary)
-    api.include_router(router)
+    for path, command, handler, summary, guard in steps:
+        create_routes(api, path, command, handler, summary, guard)
 
     # -- cases and consents ------------------------------------------------------------
-    @api.post("/v1/cases", status_code=201, response_model=ReceiptOut)
+    @api.post("/v1/cases", status_code=201, response_model=ReceiptOut, summary="Open a case")
     def open_case(command: c.OpenCase, actor: ActorDep) -> ReceiptOut:
         return out(app.open_case(command, actor))
 
-    @api.post("/v1/consents", status_code=201, response_model=ReceiptOut)
+    @api.post("/v1/consents", status_code=201, response_model=ReceiptOut, summary="Consent")
     def grant_consent(command: c.GrantConsent, actor: ActorDep) -> ReceiptOut:
         return out(app.grant_consent(command, actor))
 
-    @api.post("/v1/disclosure-checks", response_model=DisclosureAnswer)
+    @api.post(
+        "/v1/disclosure-checks",
+        response_model=DisclosureAnswer,
+        summary="May this recipient receive this kind of information about this person now?",
+    )
     def check_disclosure(question: c.DisclosureQuestion) -> DisclosureAnswer:
         consent = app.consent_for_disclosure(question)
         return DisclosureAnswer(
             allowed=consent is not None, consent_id=consent.id if consent else None
+        )
+
+    # -- live subscriptions ---------------------------------------------------------------
+    @api.get(
+        "/v1/subscriptions/{projection}",
+        summary="Server-Sent Events of a view's row changes; resumable with Last-Event-ID",
+        response_class=JSONResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def subscribe(
+        projection: str,
+        request: Request,
+        actor: ActorDep,
+        start: str = Query("beginning", pattern="^(beginning|now)$"),
+        pathway: Pathway | None = None,
+    ) -> Any:
+        from services import subscriptions
+
+        if projection not in SUBSCRIBABLE or opts.bootstrap_servers is None:
+            raise HTTPException(404, f"no subscription {projection!r}; known: {SUBSCRIBABLE}")
+        staff = access.sees_all_referrals(actor)
+        if not staff and projection != "referrals":
+            raise HTTPException(403, f"a {actor.role.value.replace('_', ' ')} may not do this")
+        try:
+            subscriptions.decode_cursor(request.headers.get("last-event-id") or "")
+        except ValueError as exc:
+            if request.headers.get("last-event-id"):
+                raise HTTPException(422, str(exc)) from None
+
+        async def visible(change: dict[str, Any]) -> dict[str, Any] | None:
+            values = change.get("values") or {}
+            key = change.get("key") or {}
+            if pathway is not None and values.get("pathway") not in (None, pathway.value):
+                return None
+            if projection == "caseloads" and actor.role is Role.CASE_MANAGER:
+                manager = values.get("case_manager", key.get("case_manager"))
+                if manager != actor.principal:
+                    return None
+            if projection == "referrals" and not staff:
+                if values.get("referrer_principal") != actor.principal:
+                    return None
+                view = await asyncio.to_thread(
+                    referral_answer,
+                    actor,
+                    referral_queries.row_to_referral(values),
+                    "sse:/v1/subscriptions/referrals",
+                )
+                return {**change, "values": view}
+            person = values.get("person_id")
+            if person:
+                await asyncio.to_thread(
+                    record_staff_access,
+                    actor,
+                    [UUID(str(person))],
+                    projection,
+                    f"sse:/v1/subscriptions/{projection}",
+                    f"{projection} subscription",
+                )
+            return change
+
+        async def disconnected() -> bool:
+            return await request.is_disconnected()
+
+        return subscriptions.sse_response(
+            subscriptions.stream_changes(
+                bootstrap_servers=opts.bootstrap_servers,
+                topic=projection_topic(projection),
+                visible=visible,
+                last_event_id=request.headers.get("last-event-id"),
+                start="now" if start == "now" else "beginning",
+                is_disconnected=disconnected,
+            )
         )
 
     return api
@@ -386,3 +819,6 @@ def participant_steps(
             "Share a progress summary with a partner (consent-checked)",
         ),
     ]
+
+
+__all__ = ["ApiOptions", "create_api"]

@@ -100,13 +100,18 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from consumers.asyncapi import check_asyncapi, write_asyncapi
     from events.catalog import check_docs, write_docs
     from infra.settings import PROJECT_ROOT
+    from services import access
 
+    matrix = PROJECT_ROOT / "docs" / "access.md"
     if args.check:
         stale = check_docs(PROJECT_ROOT) + check_asyncapi(PROJECT_ROOT)
+        if not matrix.exists() or matrix.read_text() != access.markdown():
+            stale.append("docs/access.md")
         for name in stale:
             print(f"out of date: {name}")
         return 1 if stale else 0
-    for written in [*write_docs(PROJECT_ROOT), write_asyncapi(PROJECT_ROOT)]:
+    matrix.write_text(access.markdown())
+    for written in [*write_docs(PROJECT_ROOT), write_asyncapi(PROJECT_ROOT), matrix]:
         print(f"wrote {written.relative_to(PROJECT_ROOT)}")
     return 0
 
@@ -232,6 +237,60 @@ def cmd_deadletter(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_principals(args: argparse.Namespace) -> int:
+    import getpass
+
+    from infra.bootstrap import Container
+    from services.errors import DomainError, NotFoundError
+    from services.principals import Principals
+
+    principals = Principals(Container().application)
+    admin = Actor(
+        principal=f"cli:{getpass.getuser()}",
+        role=Role.ADMINISTRATOR,
+        organisation=args.operator_org,
+    )
+    try:
+        if args.action == "list":
+            for v in principals.list():
+                state = (
+                    f"revoked {v.revoked_at:%Y-%m-%d} ({v.revoked_reason})"
+                    if v.revoked_at
+                    else "active"
+                )
+                print(f"{v.name:30} {v.role.value:20} {v.organisation:30} {state}")
+            return 0
+        if not args.name:
+            print(
+                f"error: `lead principals {args.action}` needs the principal's NAME",
+                file=sys.stderr,
+            )
+            return 2
+        if args.action == "add":
+            if not args.role or not args.org:
+                print(
+                    "error: --role and --org are required; roles: "
+                    + ", ".join(r.value for r in Role if r is not Role.SYSTEM),
+                    file=sys.stderr,
+                )
+                return 2
+            issued = principals.add(
+                actor=admin, name=args.name, role=Role(args.role), organisation=args.org
+            )
+        elif args.action == "rotate":
+            issued = principals.rotate(actor=admin, name=args.name)
+        else:
+            principals.revoke(actor=admin, name=args.name, reason=args.reason)
+            print(f"revoked {args.name}: its token stops working now")
+            return 0
+    except (DomainError, NotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"token for {issued.name} (shown once, keep it secret):", file=sys.stderr)
+    print(issued.token)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -289,6 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--participants", type=int, default=50)
     demo.add_argument("--months", type=int, default=12)
     demo.add_argument("--seed", type=int, default=0, help="the same seed gives the same site")
+    princ = add(
+        "principals",
+        cmd_principals,
+        "add, list, rotate or revoke who may use the API (a token is printed once)",
+    )
+    princ.add_argument("action", choices=["add", "list", "rotate", "revoke"])
+    princ.add_argument("name", nargs="?", help="the principal's name, e.g. officer.reyes")
+    princ.add_argument(
+        "--role", choices=[r.value for r in Role if r is not Role.SYSTEM], help="with add"
+    )
+    princ.add_argument("--org", help="with add: their organisation")
+    princ.add_argument("--reason", default="revoked by an administrator", help="with revoke")
+    princ.add_argument("--operator-org", default="LEAD", help="your organisation (recorded)")
     run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     run.add_argument(
         "--demo",

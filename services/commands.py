@@ -31,6 +31,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST = date(1900, 1, 1)
 
 
+def examples(*instances: dict[str, Any]) -> dict[str, Any]:
+    """`json_schema_extra` with example instances, shown in the OpenAPI document."""
+    return {"examples": list(instances)}
+
+
 class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -63,12 +68,90 @@ class Occurred(Command):
 class AdoptPolicy(Occurred):
     """Adopt the site's policy, or a new version of it."""
 
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "terms": {
+                    "effective_from": "2026-03-02",
+                    "divertible_offenses": [
+                        {
+                            "statute_code": "69.50.4013",
+                            "description": "possession of a controlled substance",
+                            "severity": "felony",
+                            "nibrs_code": "35A",
+                        },
+                        {
+                            "statute_code": "9A.52.080",
+                            "description": "criminal trespass in the second degree",
+                            "severity": "misdemeanor",
+                            "nibrs_code": "90J",
+                        },
+                    ],
+                    "exclusions": {"max_drug_grams": 3.0, "minimum_age": 18},
+                    "social_contact": {
+                        "lookback_months": 24,
+                        "program_areas": ["Belltown", "Downtown"],
+                    },
+                    "intake_deadline_days": 14,
+                    "caseload": {"target": 15, "warning": 20, "hard_cap": 25},
+                    "in_the_wind_days": 30,
+                    "program_capacity": 250,
+                },
+                "occurred_at": "2026-03-02T09:00:00-08:00",
+            }
+        ),
+    )
+
     terms: PolicyTerms
 
 
 # -- referrals ------------------------------------------------------------------------
 class ReceiveReferral(Occurred):
     """Record a referral: the pathway, who referred, the incident and the person."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "pathway": "arrest_diversion",
+                "referrer": {"principal": "officer.reyes", "organisation": "Seattle PD"},
+                "incident": {
+                    "offense_code": "69.50.4013",
+                    "description": "possession of a controlled substance",
+                    "nibrs_code": "35A",
+                    "place": "3rd Ave & Pine St",
+                },
+                "person": {
+                    "given_name": "Dana",
+                    "family_name": "Whitfield",
+                    "birth_date": "1984-02-03",
+                    "race": "prefers_not_to_answer",
+                },
+                "facts": {"drug_grams": 0.4, "prior_criminal_legal_contact": True},
+                "occurred_at": "2026-03-02T14:20:00-08:00",
+            },
+            {
+                "pathway": "social_contact",
+                "referrer": {"principal": "officer.reyes", "organisation": "Seattle PD"},
+                "incident": {
+                    "offense_code": "9A.52.080",
+                    "description": "known to officers for trespass in the alley behind 2nd & Bell",
+                    "nibrs_code": "90J",
+                    "place": "2nd Ave & Bell St",
+                },
+                "person": {"given_name": "Marcus", "family_name": "Lee", "aliases": ["Moe"]},
+                "facts": {
+                    "program_area": "Belltown",
+                    "prior_contact_verified_by": "officer_observation",
+                    "prior_contact_on": "2026-01-20",
+                },
+                "occurred_at": "2026-03-02T10:05:00-08:00",
+            },
+        ),
+    )
 
     pathway: Pathway
     referrer: Referrer
@@ -81,14 +164,41 @@ class ReceiveReferral(Occurred):
 
 
 class ApproveReferral(Occurred):
-    pass
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"occurred_at": "2026-03-02T15:05:00-08:00"}),
+    )
 
 
 class DeclineReferral(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "reason": "Referred from Capitol Hill, outside the program areas this site serves.",
+                "occurred_at": "2026-03-03T10:00:00-08:00",
+            }
+        ),
+    )
+
     reason: str = Field(min_length=1, max_length=1000)
 
 
 class CompleteWarmHandoff(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "case_manager": "cm.okafor",
+                "arrived_at": "2026-03-02T14:52:00-08:00",
+                "occurred_at": "2026-03-02T14:52:00-08:00",
+            }
+        ),
+    )
+
     case_manager: str = Field(min_length=1, max_length=200)
     arrived_at: AwareDatetime
 
@@ -96,11 +206,36 @@ class CompleteWarmHandoff(Occurred):
 
 
 class ScheduleIntake(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "scheduled_for": "2026-03-05T10:00:00-08:00",
+                "case_manager": "cm.okafor",
+                "occurred_at": "2026-03-02T15:30:00-08:00",
+            }
+        ),
+    )
+
     scheduled_for: AwareDatetime
     case_manager: str = Field(min_length=1, max_length=200)
 
 
 class CompleteIntake(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "completed_on": "2026-03-05",
+                "case_manager": "cm.okafor",
+                "consent_id": "3a9d6f2e-8b1c-4d7e-a5f0-6c2b9e1d4a73",
+                "occurred_at": "2026-03-05T11:00:00-08:00",
+            }
+        ),
+    )
+
     completed_on: date
     case_manager: str = Field(min_length=1, max_length=200)
     consent_id: UUID | None = Field(
@@ -111,16 +246,58 @@ class CompleteIntake(Occurred):
 
 
 class LapseReferral(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"today": "2026-03-17"}),
+    )
+
     today: date | None = Field(None, description="Defaults to today.")
 
 
 class WithdrawReferral(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "kind": "withdrew",
+                "note": "Moved in with family in Tacoma and chose to stop.",
+                "occurred_at": "2026-03-04T16:00:00-08:00",
+            }
+        ),
+    )
+
     kind: WithdrawalKind
     note: str | None = Field(None, max_length=1000)
 
 
 # -- cases ----------------------------------------------------------------------------
 class OpenCase(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "person_id": "7c1e2a4b-3f5d-4e6a-9b8c-0d1e2f3a4b5c",
+                "case_number": "KCDC-26-004512",
+                "court": "King County District Court",
+                "jurisdiction": "King County, WA",
+                "incident_date": "2026-01-14",
+                "filing_date": "2026-02-10",
+                "charges": [
+                    {
+                        "statute_code": "9A.56.050",
+                        "description": "theft in the third degree",
+                        "severity": "gross_misdemeanor",
+                        "nibrs_code": "23C",
+                    }
+                ],
+                "occurred_at": "2026-03-06T09:30:00-08:00",
+            }
+        ),
+    )
+
     person_id: UUID
     case_number: str = Field(min_length=1, max_length=100)
     court: str = Field(min_length=1, max_length=200)
@@ -133,17 +310,53 @@ class OpenCase(Occurred):
 
 
 class IssueWarrant(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "warrant_id": "BW-26-00871",
+                "issued_on": "2026-03-10",
+                "court": "King County District Court",
+            }
+        ),
+    )
+
     warrant_id: str = Field(min_length=1, max_length=100)
     issued_on: date
     court: str = Field(min_length=1, max_length=200)
 
 
 class QuashWarrant(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"warrant_id": "BW-26-00871", "quashed_on": "2026-03-12"}),
+    )
+
     warrant_id: str = Field(min_length=1, max_length=100)
     quashed_on: date
 
 
 class RecordChargingDecision(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "decision": "filed",
+                "decided_on": "2026-02-10",
+                "filing_date": "2026-02-10",
+                "note": "Filed; the liaison prosecutor will ask to hold it while they engage.",
+            },
+            {
+                "decision": "declined",
+                "decided_on": "2026-03-09",
+                "note": "Declined in light of LEAD.",
+            },
+        ),
+    )
+
     decision: ChargingDecision
     decided_on: date
     filing_date: date | None = None
@@ -151,17 +364,47 @@ class RecordChargingDecision(Occurred):
 
 
 class RecordLiaisonRecommendation(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "recommendation": "Hold in abeyance while the participant engages with case "
+                "management; review in 90 days.",
+                "recommended_on": "2026-03-09",
+            }
+        ),
+    )
+
     recommendation: str = Field(min_length=1, max_length=2000)
     recommended_on: date
 
 
 class ScheduleHearing(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "hearing_at": "2026-03-24T09:00:00-07:00",
+                "kind": "arraignment",
+                "court": "King County District Court",
+            }
+        ),
+    )
+
     hearing_at: AwareDatetime
     kind: str = Field(min_length=1, max_length=200)
     court: str = Field(min_length=1, max_length=200)
 
 
 class RecordDisposition(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"disposition": "dismissed", "disposed_on": "2026-06-15"}),
+    )
+
     disposition: Disposition
     disposed_on: date
 
@@ -169,6 +412,28 @@ class RecordDisposition(Occurred):
 # -- consent --------------------------------------------------------------------------
 class GrantConsent(Occurred):
     """A release of information with the elements of 42 CFR 2.31."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "person_id": "7c1e2a4b-3f5d-4e6a-9b8c-0d1e2f3a4b5c",
+                "disclosing_party": "REACH (Evergreen Treatment Services)",
+                "recipients": [
+                    {"kind": "role", "name": "liaison_prosecutor"},
+                    {"kind": "organisation", "name": "King County Prosecuting Attorney's Office"},
+                ],
+                "purpose": "Coordinate the pending cases with the liaison prosecutor.",
+                "information_kinds": ["legal_status", "program_status", "progress_summary"],
+                "signature_method": "e_signature",
+                "signed_at": "2026-03-05T10:40:00-08:00",
+                "expires_at": "2027-03-05T00:00:00-08:00",
+                "criminal_justice": True,
+                "irrevocable_until": "2026-06-15T00:00:00-07:00",
+            }
+        ),
+    )
 
     person_id: UUID
     disclosing_party: str = Field(min_length=1, max_length=200)
@@ -186,17 +451,53 @@ class GrantConsent(Occurred):
 
 
 class RevokeConsent(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "effective_at": "2026-07-01T12:00:00-07:00",
+                "reason": "The participant asked in person to stop sharing with the prosecutor.",
+            }
+        ),
+    )
+
     effective_at: AwareDatetime
     reason: str | None = Field(None, max_length=2000)
 
 
 class ExpireConsent(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "expired_at": "2026-06-15T16:00:00-07:00",
+                "by_event": "final disposition of the pending case",
+            }
+        ),
+    )
+
     expired_at: AwareDatetime
     by_event: str | None = Field(None, min_length=1, max_length=500)
 
 
 class DisclosureQuestion(Command):
     """May this recipient receive this kind of information about this person at this time?"""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "person_id": "7c1e2a4b-3f5d-4e6a-9b8c-0d1e2f3a4b5c",
+                "recipient_organisation": "King County Prosecuting Attorney's Office",
+                "recipient_role": "liaison_prosecutor",
+                "kind": "legal_status",
+                "at": "2026-03-09T09:00:00-08:00",
+            }
+        ),
+    )
 
     person_id: UUID
     recipient_organisation: str = Field(min_length=1, max_length=200)
@@ -207,6 +508,17 @@ class DisclosureQuestion(Command):
 
 # -- participants -------------------------------------------------------------------
 class AssignCaseManager(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "case_manager": "cm.nguyen",
+                "reason": "cm.okafor's caseload is at its cap; the participant knows cm.nguyen.",
+            }
+        ),
+    )
+
     case_manager: str = Field(min_length=1, max_length=200)
     reason: str | None = Field(None, max_length=2000)
 
@@ -214,22 +526,67 @@ class AssignCaseManager(Occurred):
 class SetGoal(Occurred):
     """A goal the participant set: LEAD goals are the participant's, not the program's."""
 
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {"text": "Get a state ID so I can apply for housing", "domain": "housing"}
+        ),
+    )
+
     text: str = Field(min_length=1, max_length=1000)
     domain: GoalDomain
 
 
 class RecordGoalProgress(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "goal_id": "e4b7c2d9-1a6f-4c3e-8d5b-2f9a7e6c1b08",
+                "note": "Birth certificate ordered from the Department of Health.",
+            }
+        ),
+    )
+
     goal_id: UUID
     note: str = Field(min_length=1, max_length=2000)
 
 
 class ReviseGoal(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {"goal_id": "e4b7c2d9-1a6f-4c3e-8d5b-2f9a7e6c1b08", "status": "achieved"},
+            {
+                "goal_id": "e4b7c2d9-1a6f-4c3e-8d5b-2f9a7e6c1b08",
+                "text": "Get a state ID and a bank account",
+            },
+        ),
+    )
+
     goal_id: UUID
     text: str | None = Field(None, min_length=1, max_length=1000)
     status: GoalStatus | None = None
 
 
 class RecordContact(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "kind": "street_outreach",
+                "contacted_on": "2026-03-09T11:15:00-08:00",
+                "minutes": 25,
+                "place": "3rd Ave & Pine St",
+                "notes": "Brought a sleeping bag; talked through the ID appointment.",
+            }
+        ),
+    )
+
     kind: ContactKind
     contacted_on: AwareDatetime
     minutes: int = Field(ge=0, le=1440)
@@ -242,6 +599,15 @@ class RecordContact(Occurred):
 
 
 class RecordLivingSituation(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {"as_of": "2026-03-05", "situation": 116},
+            {"as_of": "2026-03-05", "situation": "prefers_not_to_answer"},
+        ),
+    )
+
     as_of: date
     situation: int | DataQuality = Field(
         description="HUD HMIS living situation code (100s homeless, 116 unsheltered, 200s "
@@ -250,6 +616,15 @@ class RecordLivingSituation(Occurred):
 
 
 class RecordIncome(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {"as_of": "2026-03-05", "sources": ["snap", "general_assistance"]},
+            {"as_of": "2026-03-05", "sources": []},
+        ),
+    )
+
     as_of: date
     sources: tuple[IncomeSource, ...] | DataQuality = Field(
         description="Income sources (empty: no income), or a data-quality answer."
@@ -257,21 +632,57 @@ class RecordIncome(Occurred):
 
 
 class ChangeStatus(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "status": "in_the_wind",
+                "reason": "No contact for 30 days; last seen near 2nd Ave & Bell St.",
+            }
+        ),
+    )
+
     status: EngagementStatus
     reason: str | None = Field(None, max_length=2000)
 
 
 class ExitParticipant(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"exited_on": "2026-09-30", "reason": "moved_away"}),
+    )
+
     exited_on: date
     reason: ExitReason
 
 
 class ReengageParticipant(Occurred):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples({"reengaged_on": "2026-11-02"}),
+    )
+
     reengaged_on: date
 
 
 class ShareProgressSummary(Occurred):
     """The case manager's explicit act; only under a consent that covers it, never raw notes."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        json_schema_extra=examples(
+            {
+                "recipient_organisation": "King County Prosecuting Attorney's Office",
+                "recipient_role": "liaison_prosecutor",
+                "summary": "Engaged weekly since enrollment; obtained a state ID and is on the "
+                "waitlist for supportive housing.",
+            }
+        ),
+    )
 
     recipient_organisation: str = Field(min_length=1, max_length=200)
     recipient_role: Role

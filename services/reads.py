@@ -17,6 +17,7 @@ from events.base import Actor
 from events.consent import InformationKind
 from events.disclosure import disclosure_record
 from events.envelope import CloudEvent
+from events.participant import ContactRecorded
 from projections import liaison
 from services.application import LeadApplication
 from services.commands import DisclosureQuestion
@@ -88,3 +89,101 @@ def liaison_disclosures(
                 )
             )
     return records
+
+
+# -- what referrers see of their own referrals ------------------------------------------
+
+ENROLMENT_STATUSES = frozenset({"enrolled", "withdrawn"})
+"""Statuses that tell of the person's participation: shown to a referrer only under consent."""
+
+
+def referrer_view(
+    app: LeadApplication, actor: Actor, referral: dict[str, Any], now: datetime
+) -> tuple[dict[str, Any], UUID | None, str | None]:
+    """The status of one's own referral; participation only under consent.
+
+    Returns the view, the consent it was shown under, and the basis when shown
+    without one (recorded as a disclosure either way).
+    """
+    status = referral["status"]
+    consent_id = None
+    basis: str | None = "the referrer's own referral, before enrolment"
+    if status in ENROLMENT_STATUSES:
+        consent_id = covered(app, actor, referral["person_id"], InformationKind.PROGRAM_STATUS, now)
+        basis = None
+        if consent_id is None:
+            status = "closed"
+    view = {
+        "referral_id": referral["referral_id"],
+        "pathway": referral["pathway"],
+        "status": status,
+        "received_at": referral["received_at"],
+        "eligibility": {"eligible": referral["eligibility"]["eligible"]},
+        "position": referral["position"],
+    }
+    return view, consent_id, basis
+
+
+# -- the case record: the participant's case managers and their supervisor -------------------
+
+
+def participant_record(app: LeadApplication, person_id: UUID) -> dict[str, Any]:
+    """The case record, contact notes included, from the participant's own history."""
+    participant = app.participant(person_id)
+    contacts = [
+        {
+            "contact_id": e.contact_id,
+            "kind": e.kind.value,
+            "contacted_on": e.contacted_on,
+            "minutes": e.minutes,
+            "place": e.place,
+            "notes": e.notes,
+            "recorded_by": e.actor.principal,
+        }
+        for e in app.events.get(participant.id)
+        if isinstance(e, ContactRecorded)
+    ]
+    return {
+        "person_id": person_id,
+        "case_manager": participant.case_manager,
+        "status": participant.status.value,
+        "enrolled_on": participant.enrolled_on,
+        "goals": [
+            {"goal_id": gid, "text": g.text, "domain": g.domain.value, "status": g.status.value}
+            for gid, g in participant.goals.items()
+        ],
+        "contacts": contacts,
+        "version": participant.version,
+    }
+
+
+# -- disclosure records for every participant-level answer ------------------------------------
+
+
+def access_records(
+    actor: Actor,
+    people: list[tuple[UUID, str, UUID | None, str | None]],
+    *,
+    source: str,
+    channel: str,
+    purpose: str,
+) -> list[CloudEvent]:
+    """One record per (person, kind of information, consent, basis) an answer carried."""
+    now = datetime.now(UTC)
+    return [
+        disclosure_record(
+            record_id=f"disclosure:{uuid.uuid4()}",
+            source=source,
+            person_id=str(person),
+            recipient_principal=actor.principal,
+            recipient_organisation=actor.organisation,
+            recipient_role=actor.role.value,
+            channel=channel,
+            information_kind=kind,
+            purpose=purpose,
+            consent_id=consent,
+            basis=basis,
+            at=now,
+        )
+        for person, kind, consent, basis in people
+    ]

@@ -10,6 +10,13 @@ from events.base import Actor, Role
 from events.case import Severity
 from events.policy import DivertibleOffense, PolicyTerms, SocialContactCriteria
 
+IN_MEMORY = {
+    "PERSISTENCE_MODULE": "eventsourcing.popo",
+    "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
+    "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
+}
+"""An application environment for unit tests: events kept in memory, mapped as in production."""
+
 OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
 
 ACTOR_HEADERS = {

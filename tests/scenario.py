@@ -28,6 +28,7 @@ from events.policy import VerificationSource
 from events.referral import Incident, Pathway, Person, Referrer, ScreeningFacts, WithdrawalKind
 from services import commands as c
 from services.application import LeadApplication, Receipt
+from services.principals import Principals
 from tests.factories import POLICY_TERMS
 
 OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
@@ -88,6 +89,13 @@ def run(app: LeadApplication) -> Site:
     keep = site.receipts.append
     now = datetime.now(UTC)
     today = now.date()
+
+    # Who may use the API: registered, a token replaced, one revoked.
+    principals = Principals(app)
+    principals.add(actor=ADMIN, name="officer.reyes", role=Role.OFFICER, organisation="SPD")
+    principals.add(actor=ADMIN, name="cm.temp", role=Role.CASE_MANAGER, organisation="REACH")
+    principals.rotate(actor=ADMIN, name="officer.reyes")
+    principals.revoke(actor=ADMIN, name="cm.temp", reason="contract ended")
 
     keep(app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), ADMIN))
     amended = POLICY_TERMS.model_copy(

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from infra.bootstrap import Container
 from infra.settings import Settings
 from tests.conftest import subprocess_env
+from tests.principals import cast
 from tests.processes import Proc, wait_until
 
 
@@ -45,3 +47,9 @@ def backend(settings: Settings) -> Iterator[Backend]:
     finally:
         for proc in procs:
             proc.stop()
+
+
+@pytest.fixture(scope="module")
+def people(container: Container) -> dict[str, dict[str, str]]:
+    """The site's cast (tests/principals.py): name -> headers carrying their token."""
+    return cast(container.application)

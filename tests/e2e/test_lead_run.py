@@ -12,7 +12,7 @@ import pytest
 from infra.processes import port_open
 from infra.settings import PROJECT_ROOT, Settings
 from tests.conftest import subprocess_env
-from tests.factories import ACTOR_HEADERS, referral_body
+from tests.factories import referral_body
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -41,12 +41,14 @@ def children_running() -> list[str]:
     return found.stdout.splitlines()
 
 
-def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(settings: Settings) -> None:
+def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(
+    people: dict[str, dict[str, str]], settings: Settings
+) -> None:
     base = f"http://127.0.0.1:{PORT}"
     run = start(settings)
     try:
         wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API of lead run")
-        with httpx.Client(base_url=base, headers=ACTOR_HEADERS, timeout=10) as client:
+        with httpx.Client(base_url=base, headers=people["pm.kim"], timeout=10) as client:
             receipt = client.post("/v1/referrals", json=referral_body()).json()
             url = f"/v1/referrals/{receipt['id']}"
             wait_until(lambda: client.get(url).status_code == 200, 60, "the projection")
@@ -59,7 +61,7 @@ def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(settings: S
     run = start(settings)
     try:
         wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API after a restart")
-        answer = httpx.get(f"{base}{url}", timeout=10)
+        answer = httpx.get(f"{base}{url}", headers=people["pm.kim"], timeout=10)
         assert answer.status_code == 200
         assert answer.json()["referral_id"] == receipt["id"]
     finally:

@@ -17,7 +17,7 @@ from events.topics import EVENTS
 from infra.settings import PROJECT_ROOT
 from tests.conftest import subprocess_env
 from tests.e2e.conftest import Backend
-from tests.factories import ACTOR_HEADERS, referral_body
+from tests.factories import referral_body
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -46,14 +46,16 @@ def projected(dsn: str, tag: str) -> set[str]:
         }
 
 
-def test_a_rebuild_while_writes_and_reads_go_on_misses_nothing(backend: Backend) -> None:
+def test_a_rebuild_while_writes_and_reads_go_on_misses_nothing(
+    people: dict[str, dict[str, str]], backend: Backend
+) -> None:
     tag = f"live-rebuild-{uuid.uuid4()}"
     posted: list[str] = []
     read_failures: list[Any] = []
     stop = threading.Event()
 
     def write_and_read() -> None:
-        with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=30) as c:
+        with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30) as c:
             n = 0
             while not stop.is_set():
                 receipt = c.post("/v1/referrals", json=referral_body(organisation=tag, n=n))

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from events.base import EVENT_ID_NAMESPACE
 from events.topics import DEADLETTER, EVENTS
 from tests.e2e.conftest import Backend
-from tests.factories import ACTOR_HEADERS, referral_body
+from tests.factories import referral_body
 from tests.kafka_reader import read_all, referred_by
 from tests.processes import wait_until
 
@@ -38,8 +38,10 @@ def get_when_ready(client: httpx.Client, url: str, backend: Backend) -> dict[str
     return found
 
 
-def test_a_posted_referral_can_be_read_back_from_the_projection(backend: Backend) -> None:
-    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+def test_a_posted_referral_can_be_read_back_from_the_projection(
+    people: dict[str, dict[str, str]], backend: Backend
+) -> None:
+    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
         posted = client.post("/v1/referrals", json=referral_body(pathway="community"))
         assert posted.status_code == 201, posted.text
         receipt = posted.json()
@@ -61,7 +63,9 @@ def count_rows(dsn: str, organisation: str) -> int:
     return int(row[0]) if row else 0
 
 
-def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: Backend) -> None:
+def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(
+    people: dict[str, dict[str, str]], backend: Backend
+) -> None:
     tag = f"precinct-{uuid.uuid4()}"
     people = [uuid.uuid4() for _ in range(250)]  # four referrals each: order per person matters
 
@@ -73,7 +77,7 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
         return result
 
     with (
-        httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=30) as client,
+        httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30) as client,
         ThreadPoolExecutor(8) as pool,
     ):
         receipts = list(pool.map(post, range(1000)))
@@ -108,7 +112,9 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(backend: 
         assert in_topic_order == sorted(in_topic_order)  # the store's order, per person
 
 
-def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(backend: Backend) -> None:
+def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(
+    people: dict[str, dict[str, str]], backend: Backend
+) -> None:
     bootstrap = backend.settings.bootstrap_servers
     marker = f"garbage-{uuid.uuid4()}".encode()
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -116,7 +122,7 @@ def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(backend: 
     producer.flush()
     producer.close()
 
-    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
         receipt = client.post("/v1/referrals", json=referral_body()).json()
         get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
 
@@ -129,8 +135,10 @@ def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(backend: 
     assert "not a CloudEvent" in letter["error"]
 
 
-def test_dashboards_read_the_latest_row_from_the_compacted_topic(backend: Backend) -> None:
-    with httpx.Client(base_url=backend.base_url, headers=ACTOR_HEADERS, timeout=10) as client:
+def test_dashboards_read_the_latest_row_from_the_compacted_topic(
+    people: dict[str, dict[str, str]], backend: Backend
+) -> None:
+    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
         receipt = client.post("/v1/referrals", json=referral_body()).json()
         get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
 

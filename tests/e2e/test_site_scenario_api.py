@@ -18,28 +18,6 @@ from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
-OFFICER = {
-    "x-lead-principal": "officer.reyes",
-    "x-lead-role": "officer",
-    "x-lead-organisation": "Seattle PD",
-}
-PM = {
-    "x-lead-principal": "pm.kim",
-    "x-lead-role": "project_manager",
-    "x-lead-organisation": "LEAD PDA",
-}
-CM = {"x-lead-principal": "cm.ortiz", "x-lead-role": "case_manager", "x-lead-organisation": "REACH"}
-DPA = {
-    "x-lead-principal": "dpa.nguyen",
-    "x-lead-role": "liaison_prosecutor",
-    "x-lead-organisation": "King County Prosecutor",
-}
-ADMIN = {
-    "x-lead-principal": "admin.pcg",
-    "x-lead-role": "administrator",
-    "x-lead-organisation": "LEAD PCG",
-}
-
 
 def referral(pathway: str, days_ago: int, **facts: Any) -> dict[str, Any]:
     return {
@@ -58,11 +36,14 @@ def referral(pathway: str, days_ago: int, **facts: Any) -> dict[str, Any]:
 
 
 def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
-    backend: Backend, container: Container
+    backend: Backend, container: Container, people: dict[str, dict[str, str]]
 ) -> None:
+    officer, pm, cm, dpa, admin = (
+        people[name] for name in ("officer.reyes", "pm.kim", "cm.ortiz", "dpa.nguyen", "admin.pcg")
+    )
     now = datetime.now(UTC)
     today = date.today()
-    client = httpx.Client(base_url=backend.base_url, timeout=20)
+    client = httpx.Client(base_url=backend.base_url, timeout=20, headers=pm)
 
     def post(path: str, body: dict[str, Any], who: dict[str, str], expect: int = 200) -> Any:
         response = client.post(path, json=body, headers=who)
@@ -70,9 +51,9 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
         return response.json()
 
     amended = POLICY_TERMS.model_copy(update={"effective_from": date(2020, 6, 1)})
-    adopted = post("/v1/policy", {"terms": amended.model_dump(mode="json")}, ADMIN)
+    adopted = post("/v1/policy", {"terms": amended.model_dump(mode="json")}, admin)
 
-    enrolled = post("/v1/referrals", referral("arrest_diversion", 2), OFFICER)
+    enrolled = post("/v1/referrals", referral("arrest_diversion", 2), officer)
     person = enrolled["person_id"]
     excluded = post(
         "/v1/referrals",
@@ -83,15 +64,15 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             prior_contact_on=str(today - timedelta(days=30)),
             program_area="Ballard",
         ),
-        OFFICER,
+        officer,
     )
-    lapsing = post("/v1/referrals", referral("arrest_diversion", 20), OFFICER)
-    community = post("/v1/referrals", referral("community", 0), OFFICER)
+    lapsing = post("/v1/referrals", referral("arrest_diversion", 20), officer)
+    community = post("/v1/referrals", referral("community", 0), officer)
 
-    post(f"/v1/referrals/{enrolled['id']}/approve", {}, PM)
-    post(f"/v1/referrals/{lapsing['id']}/approve", {}, PM)
-    post(f"/v1/referrals/{lapsing['id']}/lapse", {}, PM)
-    post(f"/v1/referrals/{community['id']}/approve", {}, PM)
+    post(f"/v1/referrals/{enrolled['id']}/approve", {}, pm)
+    post(f"/v1/referrals/{lapsing['id']}/approve", {}, pm)
+    post(f"/v1/referrals/{lapsing['id']}/lapse", {}, pm)
+    post(f"/v1/referrals/{community['id']}/approve", {}, pm)
 
     consent = post(
         "/v1/consents",
@@ -105,7 +86,7 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             "signed_at": (now - timedelta(hours=1)).isoformat(),
             "expires_at": (now + timedelta(days=365)).isoformat(),
         },
-        CM,
+        cm,
     )
     intake = post(
         f"/v1/referrals/{enrolled['id']}/intake",
@@ -114,10 +95,10 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             "case_manager": "cm.ortiz",
             "consent_id": consent["id"],
         },
-        CM,
+        cm,
     )
     assert intake["person_id"] == person
-    post(f"/v1/participants/{person}/goals", {"text": "find housing", "domain": "housing"}, CM)
+    post(f"/v1/participants/{person}/goals", {"text": "find housing", "domain": "housing"}, cm)
     post(
         f"/v1/participants/{person}/contacts",
         {
@@ -126,7 +107,7 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             "minutes": 30,
             "notes": "private: talked about using",
         },
-        CM,
+        cm,
     )
     charge = {
         "statute_code": "9A.56.050",
@@ -144,7 +125,7 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             "filing_date": "2025-02-01",
             "charges": [charge],
         },
-        DPA,
+        dpa,
     )
     filing = post(
         "/v1/cases",
@@ -156,18 +137,18 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
             "incident_date": str(today - timedelta(days=30)),
             "charges": [charge],
         },
-        DPA,
+        dpa,
     )
     post(
         f"/v1/cases/{filing['id']}/charging-decisions",
         {"decision": "filed", "decided_on": str(today), "filing_date": str(today)},
-        DPA,
+        dpa,
     )
-    post(f"/v1/consents/{consent['id']}/revoke", {"effective_at": now.isoformat()}, CM)
+    post(f"/v1/consents/{consent['id']}/revoke", {"effective_at": now.isoformat()}, cm)
 
     # Broken rules answer 409 with a sentence, and record nothing.
     last = container.application.recorder.max_notification_id()
-    refused = client.post(f"/v1/referrals/{excluded['id']}/approve", json={}, headers=PM)
+    refused = client.post(f"/v1/referrals/{excluded['id']}/approve", json={}, headers=pm)
     assert refused.status_code == 409
     assert "the referral is excluded" in refused.json()["detail"]
     assert container.application.recorder.max_notification_id() == last
@@ -179,7 +160,9 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
     for r in (enrolled, excluded, lapsing, community):
         wait_until(status(r["id"]), 60, "the referral view", backend.procs)
     wait_until(
-        lambda: client.get(f"/v1/referrals/{enrolled['id']}").json()["status"] == "enrolled",
+        lambda: (
+            client.get(f"/v1/referrals/{enrolled['id']}", headers=pm).json()["status"] == "enrolled"
+        ),
         60,
         "enrollment in the view",
         backend.procs,
@@ -190,7 +173,7 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
         "outside the program area (accepted: Belltown, Downtown)"
     ]
     assert shown["eligibility"]["policy_version"] == adopted["version"]  # the one in force
-    assert client.get(f"/v1/referrals/{lapsing['id']}").json()["status"] == "lapsed"
+    assert client.get(f"/v1/referrals/{lapsing['id']}", headers=pm).json()["status"] == "lapsed"
 
     # Every event about the person is on lead.events.v1, in the store's order.
     app = container.application

@@ -11,36 +11,36 @@ from fastapi.testclient import TestClient
 from services.api import create_api
 from services.application import LeadApplication
 from services.commands import AdoptPolicy
-from tests.factories import ACTOR_HEADERS, OFFICER, POLICY_TERMS, referral_body
-
-IN_MEMORY = {
-    "PERSISTENCE_MODULE": "eventsourcing.popo",
-    "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
-    "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
-}
+from services.principals import Principals
+from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, referral_body
+from tests.principals import CAST, cast
 
 
 @pytest.fixture
-def app_and_client() -> Iterator[tuple[LeadApplication, TestClient]]:
+def app_and_client() -> Iterator[tuple[LeadApplication, TestClient, dict[str, dict[str, str]]]]:
     application = LeadApplication(env=IN_MEMORY)
     application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), OFFICER)
-    api = create_api(application, read_pool=None)  # type: ignore[arg-type]  # reads not used here
+    headers = cast(application)
+    api = create_api(application, read_pool=None, principals=Principals(application))  # type: ignore[arg-type]  # reads not used here
     with TestClient(api) as client:
-        yield application, client
+        yield application, client, headers
+
+
+BEFORE = 1 + 1 + 2 * len(CAST)  # the policy; the directory; each principal and its listing
 
 
 def events_recorded(application: LeadApplication) -> int:
-    """Events recorded after the policy adopted by the fixture."""
-    return (application.recorder.max_notification_id() or 0) - 1
+    """Events recorded after the policy and the principals the fixture registered."""
+    return (application.recorder.max_notification_id() or 0) - BEFORE
 
 
 def test_a_good_referral_is_recorded_once(
     app_and_client: tuple[LeadApplication, TestClient],
 ) -> None:
-    application, client = app_and_client
-    response = client.post("/v1/referrals", json=referral_body(), headers=ACTOR_HEADERS)
+    application, client, headers = app_and_client
+    response = client.post("/v1/referrals", json=referral_body(), headers=headers["officer.reyes"])
     assert response.status_code == 201, response.text
-    assert response.json()["position"] == 3  # the policy, then received and screened
+    assert response.json()["position"] == BEFORE + 2  # received and screened
     assert events_recorded(application) == 2
 
 
@@ -65,21 +65,59 @@ def test_a_good_referral_is_recorded_once(
 def test_bad_input_names_the_field_and_what_is_accepted_and_records_nothing(
     app_and_client: tuple[LeadApplication, TestClient], change: Any, field: str, accepted: str
 ) -> None:
-    application, client = app_and_client
+    application, client, headers = app_and_client
     body = referral_body()
     change(body)
-    response = client.post("/v1/referrals", json=body, headers=ACTOR_HEADERS)
+    response = client.post("/v1/referrals", json=body, headers=headers["officer.reyes"])
     assert response.status_code == 422
-    [error] = response.json()["detail"]
-    assert error["loc"][-1] == field
-    assert accepted in error["msg"]
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["field"].rsplit(".", 1)[-1] == field
+    assert field in response.json()["detail"]
+    assert accepted in error["message"]
     assert events_recorded(application) == 0
 
 
-def test_an_unknown_role_is_refused(app_and_client: tuple[LeadApplication, TestClient]) -> None:
-    application, client = app_and_client
-    headers = {**ACTOR_HEADERS, "x-lead-role": "sheriff"}
-    response = client.post("/v1/referrals", json=referral_body(), headers=headers)
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "x-lead-role"]
+def test_no_token_or_a_bad_one_is_401_and_records_nothing(
+    app_and_client: tuple[LeadApplication, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    application, client, _headers = app_and_client
+    for sent in ({}, {"authorization": "Bearer lead.nope.nopenopenopenopenopenope"}):
+        response = client.post("/v1/referrals", json=referral_body(), headers=sent)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.headers["content-type"] == "application/problem+json"
     assert events_recorded(application) == 0
+
+
+def test_a_role_that_may_not_do_it_is_403_before_the_body_is_read(
+    app_and_client: tuple[LeadApplication, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    application, client, headers = app_and_client
+    response = client.post("/v1/referrals", json={"junk": 1}, headers=headers["ev.park"])
+    assert response.status_code == 403
+    assert "evaluator" in response.json()["detail"]
+    assert events_recorded(application) == 0
+
+
+def test_an_officer_refers_only_as_themselves(
+    app_and_client: tuple[LeadApplication, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    application, client, headers = app_and_client
+    body = referral_body(organisation="Another PD")
+    response = client.post("/v1/referrals", json=body, headers=headers["officer.reyes"])
+    assert response.status_code == 422
+    assert "referrer" in response.json()["detail"]
+    assert events_recorded(application) == 0
+
+
+def test_a_revoked_token_stops_working_at_the_next_request(
+    app_and_client: tuple[LeadApplication, TestClient, dict[str, dict[str, str]]],
+) -> None:
+    _application, client, headers = app_and_client
+    assert client.get("/v1/me", headers=headers["pm.kim"]).json()["principal"] == "pm.kim"
+    revoked = client.post(
+        "/v1/principals/pm.kim/revoke", json={"reason": "left"}, headers=headers["admin.pcg"]
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert client.get("/v1/me", headers=headers["pm.kim"]).status_code == 401

@@ -242,8 +242,33 @@ def test_the_audit_and_deadletter_channels_carry_their_records() -> None:
     assert list(by_type_on(AUDIT)) == [
         "org.lead.disclosure.recorded.v1",
         "org.lead.disclosure.withheld.v1",
+        "org.lead.disclosure.permitted.v1",
     ]
     assert [m["name"] for m in messages(DEADLETTER)] == ["DeadLetterRecord"]
+
+
+def test_what_api_answers_record_fits_the_audit_channel() -> None:
+    from uuid import uuid4
+
+    from events.base import Actor, Role
+    from services.reads import access_records
+
+    caller = Actor(principal="cm.ortiz", role=Role.CASE_MANAGER, organisation="REACH")
+    records = access_records(
+        caller,
+        [
+            (uuid4(), "case_record", None, "program staff (case manager): case record"),
+            (uuid4(), "legal_status", uuid4(), None),
+            (uuid4(), "program_status", None, None),
+        ],
+        source="urn:lead:site:test",
+        channel="api:/v1/participants/{person_id}",
+        purpose="read by cm.ortiz",
+    )
+    for record in records:
+        message = by_type_on(AUDIT)[record.type]
+        assert errors(message, json.loads(record.to_json())) == [], record.type
+    assert [r.type.split(".")[3] for r in records] == ["permitted", "recorded", "withheld"]
 
 
 def every_message() -> list[dict[str, Any]]:

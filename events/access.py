@@ -1,0 +1,57 @@
+"""Access events: the principals who may use the API, each with a role and an organisation.
+
+A token is never recorded, only its SHA-256 (a 256-bit random secret's hash cannot
+be turned back into the token). Issuing, rotating and revoking are events like any
+other, so auditors see who gave whom access, and when.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from events.base import CreationEvent, DomainEvent, Role
+
+PRINCIPAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
+
+
+class PrincipalRegistered(CreationEvent):
+    """Someone (or a system) may now use the API as `name`, in a role, for an organisation."""
+
+    event_type: ClassVar[str] = "principal.registered"
+
+    name: str = Field(pattern=PRINCIPAL_NAME)
+    role: Role
+    organisation: str = Field(min_length=1, max_length=200)
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class PrincipalTokenRotated(DomainEvent):
+    """A new token replaces the old one, which stops working at once."""
+
+    event_type: ClassVar[str] = "principal.token_rotated"
+
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class PrincipalRevoked(DomainEvent):
+    """The principal's access ends; the name stays taken so history stays unambiguous."""
+
+    event_type: ClassVar[str] = "principal.revoked"
+
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DirectoryOpened(CreationEvent):
+    """The site's list of principals, so they can be listed without a read model."""
+
+    event_type: ClassVar[str] = "principal_directory.opened"
+
+
+class PrincipalListed(DomainEvent):
+    event_type: ClassVar[str] = "principal_directory.listed"
+
+    principal_id: UUID
+    name: str = Field(pattern=PRINCIPAL_NAME)

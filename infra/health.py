@@ -1,0 +1,78 @@
+"""Figures for `/readyz` and `/metrics`: PostgreSQL, Kafka, the relay and each projection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from events.topics import EVENTS
+
+
+class Health:
+    def __init__(
+        self,
+        pool: ConnectionPool[Any],
+        ends: Callable[[], dict[int, int]],
+        projections: Sequence[str],
+        *,
+        max_lag: int,
+    ) -> None:
+        self.pool = pool
+        self.ends = ends
+        self.projections = list(projections)
+        self.max_lag = max_lag
+
+    def events_appended(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM stored_events")
+            found = row.fetchone()
+        return int(found[0]) if found else 0
+
+    def relay_position(self) -> int:
+        with self.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT coalesce(max(position), 0) FROM relay_positions"
+            ).fetchone()
+        return int(found[0]) if found else 0
+
+    def projection_lag(self) -> dict[str, int]:
+        """Per projection: messages on `lead.events.v1` not yet applied."""
+        ends = self.ends()
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                'SELECT projection, partition, "offset" FROM projection_positions '
+                "WHERE topic = %s AND projection = ANY(%s)",
+                (EVENTS, self.projections),
+            ).fetchall()
+        applied: dict[str, dict[int, int]] = {p: {} for p in self.projections}
+        for projection, partition, offset in rows:
+            applied[projection][int(partition)] = int(offset)
+        return {
+            name: sum(max(0, end - (done.get(p, -1) + 1)) for p, end in ends.items())
+            for name, done in applied.items()
+        }
+
+    def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            with self.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1")
+            checks["postgresql"] = "ok"
+        except Exception as exc:
+            checks["postgresql"] = f"unavailable: {type(exc).__name__}"
+        try:
+            self.ends()
+            checks["kafka"] = "ok"
+        except Exception as exc:
+            checks["kafka"] = f"unavailable: {type(exc).__name__}"
+        lag: dict[str, int] | None = None
+        if checks["postgresql"] == "ok" and checks["kafka"] == "ok":
+            lag = self.projection_lag()
+            checks["projection_lag"] = lag
+        behind = lag is None or any(v > self.max_lag for v in lag.values())
+        checks["ready"] = checks["postgresql"] == "ok" and checks["kafka"] == "ok" and not behind
+        if lag is not None and behind:
+            checks["reason"] = f"a projection is more than {self.max_lag} messages behind"
+        return checks

@@ -1,0 +1,185 @@
+"""`Idempotency-Key` on POST: a retried request gets the first answer and records nothing twice.
+
+Keys are scoped to the caller (a hash of their Authorization header) and bound to
+the request: the same key with a different method, path or body is refused. The
+first request claims the key before it runs; a retry that arrives while it runs is
+told so (409), and one that arrives after gets the stored answer replayed. A server
+error (5xx) releases the key, so the client may retry. If the process dies while a
+request runs, its key stays claimed: the outcome is unknown, and the client is told
+to check the record before retrying with a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import anyio
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HEADER = b"idempotency-key"
+MAX_KEY = 200
+STALE_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Stored:
+    fingerprint: str
+    status: int | None  # None while the first request is still running
+    content_type: str | None
+    body: bytes | None
+    claimed_at: datetime
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, caller: str, key: str, fingerprint: str) -> Stored | None:
+        """Claim the key; None if claimed now, else what is stored under it."""
+
+    def complete(
+        self, caller: str, key: str, status: int, content_type: str | None, body: bytes
+    ) -> None: ...
+
+    def release(self, caller: str, key: str) -> None: ...
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
+    body = {
+        "type": "urn:lead:problem:idempotency",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    return status, json.dumps(body).encode()
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, store: IdempotencyStore, now: Callable[[], datetime]) -> None:
+        self.app = app
+        self.store = store
+        self.now = now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        raw_key = headers.get(HEADER)
+        if raw_key is None:
+            await self.app(scope, receive, send)
+            return
+        key = raw_key.decode("latin-1").strip()
+        if not key or len(key) > MAX_KEY:
+            await self._answer(
+                send,
+                *_problem(
+                    422,
+                    "Bad Idempotency-Key",
+                    f"header Idempotency-Key: 1 to {MAX_KEY} characters (a UUID is best)",
+                ),
+            )
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
+        fingerprint = hashlib.sha256(
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        ).hexdigest()
+        stored = await anyio.to_thread.run_sync(self.store.claim, caller, key, fingerprint)
+        if stored is not None:
+            await self._replay(send, stored, fingerprint)
+            return
+
+        replayed = False
+
+        async def replay_body() -> Message:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        status = 500
+        content_type: str | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal status, content_type
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-type":
+                        content_type = value.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        except BaseException:
+            await anyio.to_thread.run_sync(self.store.release, caller, key)
+            raise
+        if status >= 500:
+            await anyio.to_thread.run_sync(self.store.release, caller, key)
+        else:
+            await anyio.to_thread.run_sync(
+                self.store.complete, caller, key, status, content_type, b"".join(chunks)
+            )
+
+    async def _replay(self, send: Send, stored: Stored, fingerprint: str) -> None:
+        if stored.fingerprint != fingerprint:
+            await self._answer(
+                send,
+                *_problem(
+                    422,
+                    "Idempotency-Key reused",
+                    "header Idempotency-Key: this key was used for a different request; "
+                    "use a new key for a new request",
+                ),
+            )
+        elif stored.status is None:
+            if self.now() - stored.claimed_at > STALE_AFTER:
+                detail = (
+                    "the first request with this key was interrupted and its outcome is "
+                    "unknown: check the record, then retry with a new key"
+                )
+            else:
+                detail = "the first request with this key is still running; retry shortly"
+            await self._answer(send, *_problem(409, "Request in progress", detail))
+        else:
+            await self._answer(
+                send,
+                stored.status,
+                stored.body or b"",
+                stored.content_type,
+                replayed=True,
+            )
+
+    @staticmethod
+    async def _answer(
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: str | None = "application/problem+json",
+        *,
+        replayed: bool = False,
+    ) -> None:
+        headers = [(b"content-length", str(len(body)).encode())]
+        if content_type:
+            headers.append((b"content-type", content_type.encode()))
+        if replayed:
+            headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
