@@ -25,7 +25,7 @@ run: install
 # Starts its own Kafka and PostgreSQL (in .lead/test, on ports of their own), runs
 # every test layer against them, and stops them again.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=12
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 from fastapi import FastAPI
 from kafka import KafkaProducer
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from events.envelope import CloudEvent
@@ -137,6 +138,8 @@ class Container:
             max_size=10,
             open=False,
             kwargs={"autocommit": True},
+            # Reads set a dict row factory on the connection: back to tuples when returned.
+            reset=lambda conn: setattr(conn, "row_factory", tuple_row),
         )
         ends = TopicEnds(self.settings.bootstrap_servers)
         health = Health(
@@ -178,7 +181,7 @@ class Container:
             api,
             Telemetry(
                 Gauges(
-                    events_appended=health.events_appended,
+                    events_appended=lambda: self.application.recorder.max_notification_id() or 0,
                     relay_position=health.relay_position,
                     projection_lag=health.projection_lag,
                 )

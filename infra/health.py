@@ -24,12 +24,6 @@ class Health:
         self.projections = list(projections)
         self.max_lag = max_lag
 
-    def events_appended(self) -> int:
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM stored_events")
-            found = row.fetchone()
-        return int(found[0]) if found else 0
-
     def relay_position(self) -> int:
         with self.pool.connection() as conn:
             found = conn.execute(

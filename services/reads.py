@@ -79,6 +79,7 @@ def liaison_disclosures(
                     record_id=f"disclosure:{uuid.uuid4()}",
                     source=source,
                     person_id=str(entry["person_id"]),
+                    recipient_principal=actor.principal,
                     recipient_organisation=actor.organisation,
                     recipient_role=actor.role.value,
                     channel=channel,

@@ -21,8 +21,8 @@ from tests.processes import Proc, wait_until
 
 pytestmark = pytest.mark.e2e
 
-TOTAL = 3000
-STOPS = 4
+TOTAL = 1600
+STOPS = 3
 
 
 def receive(container: Container, tag: str, count: int) -> list[str]:
