@@ -211,6 +211,13 @@ def create_api(
         """Read-your-writes: wait until the views have applied the caller's write."""
         if position is None or read_your_writes is None:
             return
+        latest = app.recorder.max_notification_id() or 0
+        if position > latest:
+            raise HTTPException(
+                422,
+                f"query parameter min_position: {position} is beyond the store's latest "
+                f"position ({latest}); pass the position a write answered with",
+            )
         if not read_your_writes(projections, position, opts.read_timeout):
             raise HTTPException(
                 503,

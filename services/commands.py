@@ -299,7 +299,7 @@ class OpenCase(Occurred):
     )
 
     person_id: UUID
-    case_number: str = Field(min_length=1, max_length=100)
+    case_number: str = Field(min_length=1, max_length=80)
     court: str = Field(min_length=1, max_length=200)
     jurisdiction: str = Field(min_length=1, max_length=200)
     incident_date: date
