@@ -331,3 +331,32 @@ def test_a_prosecutor_never_receives_contact_notes(
     for name in DASHBOARD_PROJECTIONS:
         for r in read_all(backend.settings.bootstrap_servers, projection_topic(name)):
             assert r.value is None or NOTE.encode() not in r.value, name
+
+
+def test_health_readiness_and_metrics_need_no_token_and_tell_the_truth(
+    backend: Backend, container: Container, site: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code in (200, 503)
+        checks = ready.json()
+        assert checks["postgresql"] == "ok" and checks["kafka"] == "ok"
+        assert set(checks["projection_lag"]) >= {"referrals", "queue", "caseloads", "audit"}
+        assert checks["ready"] == (ready.status_code == 200)
+        client.get(f"/v1/referrals/{site['referral']}")  # counted (a 401)
+        text = client.get("/metrics").text
+    appended = container.application.recorder.max_notification_id() or 0
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["lead_events_appended"] >= int(site["position"])
+    assert values["lead_events_appended"] <= appended
+    assert 'lead_projection_lag{projection="queue"}' in values
+    assert any(
+        k.startswith("lead_http_requests_total") and 'route="/v1/referrals/{referral_id}"' in k
+        for k in values
+    )
+    assert site["referral"] not in text  # route templates, never ids

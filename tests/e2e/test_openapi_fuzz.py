@@ -50,7 +50,7 @@ def token_for(method: str, path: str, people: dict[str, dict[str, str]]) -> dict
 
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,

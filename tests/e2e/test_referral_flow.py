@@ -67,10 +67,10 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(
     people: dict[str, dict[str, str]], backend: Backend
 ) -> None:
     tag = f"precinct-{uuid.uuid4()}"
-    people = [uuid.uuid4() for _ in range(250)]  # four referrals each: order per person matters
+    persons = [uuid.uuid4() for _ in range(250)]  # four referrals each: order per person matters
 
     def post(i: int) -> dict[str, Any]:
-        body = referral_body(organisation=tag, person_id=people[i % len(people)], n=i)
+        body = referral_body(organisation=tag, person_id=persons[i % len(persons)], n=i)
         response = client.post("/v1/referrals", json=body)
         assert response.status_code == 201, response.text
         result: dict[str, Any] = response.json()

@@ -1,0 +1,119 @@
+"""Idempotency-Key: the first answer replayed, nothing done twice, misuse refused."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI, HTTPException
+from fastapi.testclient import TestClient
+
+from services.idempotency import IdempotencyMiddleware, Stored
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], Stored] = {}
+
+    def claim(self, caller: str, key: str, fingerprint: str) -> Stored | None:
+        if (caller, key) in self.rows:
+            return self.rows[(caller, key)]
+        self.rows[(caller, key)] = Stored(fingerprint, None, None, None, datetime.now(UTC))
+        return None
+
+    def complete(
+        self, caller: str, key: str, status: int, content_type: str | None, body: bytes
+    ) -> None:
+        old = self.rows[(caller, key)]
+        self.rows[(caller, key)] = Stored(
+            old.fingerprint, status, content_type, body, old.claimed_at
+        )
+
+    def release(self, caller: str, key: str) -> None:
+        self.rows.pop((caller, key), None)
+
+
+def make() -> tuple[TestClient, list[dict[str, object]], MemoryStore]:
+    api = FastAPI()
+    done: list[dict[str, object]] = []
+
+    @api.post("/things", status_code=201)
+    def create(body: dict[str, object]) -> dict[str, object]:
+        if body.get("fail"):
+            raise RuntimeError("boom")
+        if body.get("refuse"):
+            raise HTTPException(409, "no")
+        done.append(body)
+        return {"n": len(done)}
+
+    store = MemoryStore()
+    api.add_middleware(IdempotencyMiddleware, store=store, now=lambda: datetime.now(UTC))
+    return TestClient(api, raise_server_exceptions=False), done, store
+
+
+def test_a_retry_gets_the_first_answer_and_runs_nothing_again() -> None:
+    client, done, _ = make()
+    headers = {"idempotency-key": "k1", "authorization": "Bearer a"}
+    first = client.post("/things", json={"x": 1}, headers=headers)
+    again = client.post("/things", json={"x": 1}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() == {"n": 1}
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(done) == 1
+
+
+def test_keys_belong_to_their_caller() -> None:
+    client, done, _ = make()
+    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k", "authorization": "A"})
+    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k", "authorization": "B"})
+    assert len(done) == 2
+
+
+def test_the_same_key_for_another_request_is_refused() -> None:
+    client, done, _ = make()
+    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k"})
+    other = client.post("/things", json={"x": 2}, headers={"idempotency-key": "k"})
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+    assert len(done) == 1
+
+
+def test_a_server_error_releases_the_key_and_a_refusal_is_kept() -> None:
+    client, _done, store = make()
+    failed = client.post("/things", json={"fail": True}, headers={"idempotency-key": "f"})
+    assert failed.status_code == 500
+    assert store.rows == {}
+    refused = client.post("/things", json={"refuse": True}, headers={"idempotency-key": "r"})
+    again = client.post("/things", json={"refuse": True}, headers={"idempotency-key": "r"})
+    assert refused.status_code == again.status_code == 409
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_request_still_running_or_interrupted_is_reported() -> None:
+    client, done, store = make()
+    headers = {"idempotency-key": "p"}
+    caller = hashlib.sha256(b"").hexdigest()
+    fingerprint = hashlib.sha256(b'POST /things\n{"x":1}').hexdigest()
+    store.rows[(caller, "p")] = Stored(fingerprint, None, None, None, datetime.now(UTC))
+    running = client.post(
+        "/things", content=b'{"x":1}', headers={**headers, "content-type": "application/json"}
+    )
+    assert running.status_code == 409
+    assert "still running" in running.json()["detail"]
+    store.rows[(caller, "p")] = Stored(
+        fingerprint, None, None, None, datetime.now(UTC) - timedelta(hours=1)
+    )
+    lost = client.post(
+        "/things", content=b'{"x":1}', headers={**headers, "content-type": "application/json"}
+    )
+    assert "outcome is unknown" in lost.json()["detail"]
+    assert done == []
+
+
+def test_without_a_key_nothing_changes_and_a_bad_key_is_refused() -> None:
+    client, done, store = make()
+    client.post("/things", json={"x": 1})
+    client.post("/things", json={"x": 1})
+    assert len(done) == 2 and store.rows == {}
+    bad = client.post("/things", json={"x": 1}, headers={"idempotency-key": "x" * 300})
+    assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["detail"]
