@@ -7,19 +7,25 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import Notification
 from fastapi import FastAPI
 from kafka import KafkaProducer
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from events.envelope import CloudEvent
+from events.base import DomainEvent
+from events.envelope import CloudEvent, envelope
 from events.topics import AUDIT
+from infra.chain import StoredEvent
+from infra.history import History, install_chain, signing_key
 from infra.idempotency_store import IDEMPOTENCY_DDL
 from infra.kafka_admin import ensure_topics
+from infra.notary import Notary
 from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
@@ -71,6 +77,44 @@ class Container:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
+            install_chain(conn, self.events_table)
+        signing_key(self.signing_key_path, create=self.settings.environment != "production")
+
+    @property
+    def events_table(self) -> str:
+        """The event store's table (eventsourcing names it after the application)."""
+        return f"{LeadApplication.name}_events"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.settings.signing_key_file or self.settings.data_dir / "site-signing-key.pem"
+
+    def history(self, *, with_key: bool = True) -> History:
+        """The chain, its checkpoints, and the bytes the relay publishes for each event."""
+        app = self.application
+
+        def published(event: StoredEvent) -> bytes:
+            notification = Notification(
+                id=event.position,
+                originator_id=event.originator_id,
+                originator_version=event.originator_version,
+                topic=event.topic,
+                state=event.state,
+            )
+            domain_event = app.mapper.to_domain_event(notification)
+            assert isinstance(domain_event, DomainEvent)
+            return envelope(domain_event, position=event.position, source=self.source).to_json()
+
+        key = signing_key(self.signing_key_path, create=False) if with_key else None
+        return History(self.settings.dsn, self.events_table, self.settings.site_id, key, published)
+
+    def notary(self) -> Notary:
+        return Notary(
+            self.history(),
+            self.audit_recorder(),
+            source=self.source,
+            interval_seconds=self.settings.checkpoint_interval_seconds,
+        )
 
     def relay(self) -> OutboxRelay:
         app = self.application

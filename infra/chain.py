@@ -348,7 +348,7 @@ class Checkpoint:
                 site=site,
                 signature=None if signature is None else bytes.fromhex(signature),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"not a checkpoint: {error}") from error
 
 
@@ -410,6 +410,7 @@ def generate_private_key_pem() -> bytes:
 # Verification
 
 T = TypeVar("T")
+_P = TypeVar("_P", int, StoredEvent)
 Kind = Literal["altered", "removed", "inserted", "reordered"]
 Recorded = Mapping[int, bytes] | Callable[[int], bytes | None]
 
@@ -467,6 +468,15 @@ def _belongs_at(
     return None
 
 
+def _in_order(items: list[_P]) -> list[_P]:
+    """`items` (events or positions), checked to be in strictly increasing position."""
+    positions = [item if isinstance(item, int) else item.position for item in items]
+    for before, after in itertools.pairwise(positions):
+        if after <= before:
+            raise ValueError(f"events must come in increasing position: {after} after {before}")
+    return items
+
+
 def verify_chain(
     events: Iterable[StoredEvent],
     recorded: Recorded,
@@ -509,17 +519,14 @@ def verify_chain(
     previous_position: int | None = 0 if start_hash == GENESIS else None
     while (event := ahead.next()) is not None:
         position = event.position
-        if previous_position is not None and position <= previous_position:
-            raise ValueError(
-                f"events must come in increasing positive positions: {position} after "
-                f"{previous_position}"
-            )
         if previous_position is not None:
+            _in_order([previous_position, position])
             for missing in range(previous_position + 1, position):
                 hash_there = lookup(missing)
                 if hash_there is None:
                     continue
-                moved = _belongs_at(previous, missing, hash_there, [event, *ahead.peek()])
+                window = _in_order([event, *ahead.peek()])
+                moved = _belongs_at(previous, missing, hash_there, window)
                 if moved is not None:
                     return Finding(
                         missing,
@@ -537,7 +544,8 @@ def verify_chain(
                 position, "inserted", f"the chain records no event at position {position}"
             )
         if link(previous, event) != expected:
-            swapped = _belongs_at(previous, position, expected, ahead.peek(), occupant=event)
+            window = _in_order([event, *ahead.peek()])[1:]
+            swapped = _belongs_at(previous, position, expected, window, occupant=event)
             if swapped is not None:
                 return Finding(
                     position,

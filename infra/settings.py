@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_idle_seconds: float = Field(0.2, gt=0)
+    signing_key_file: Path | None = Field(
+        None,
+        description="The site's Ed25519 key (PEM) that signs chain checkpoints; "
+        "default <data_dir>/site-signing-key.pem, made on first start outside production.",
+    )
+    checkpoint_interval_seconds: float = Field(
+        300.0, gt=0, description="How often the relay signs and publishes a chain checkpoint."
+    )
     ready_max_lag: int = Field(
         10_000, ge=0, description="/readyz fails while a projection is further behind than this."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import yaml
 
@@ -61,9 +63,13 @@ def cmd_relay(args: argparse.Namespace) -> int:
     container = Container()  # keeps the application (and its connection pool) alive
     relay = container.relay()
     stop = _stop_event()
+    notary = threading.Thread(target=container.notary().run, args=(stop,), daemon=True)
+    notary.start()
     try:
         relay.run(stop)
     finally:
+        stop.set()
+        notary.join(timeout=10)
         relay.producer.close(timeout=10)
     return 0
 
@@ -291,6 +297,86 @@ def cmd_principals(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from infra.bootstrap import Container
+    from infra.chain import Checkpoint, load_public_key, public_key_pem, verify_slice
+    from infra.history import CHECKPOINT_TYPE, export_slice, topic_sequence, verify_topic_copy
+    from services.progress import Progress
+
+    container = Container()
+    if args.action == "verify-slice":
+        if not args.file or not args.public_key:
+            print("error: verify-slice needs FILE and --public-key PEM", file=sys.stderr)
+            return 2
+        finding = verify_slice(Path(args.file), load_public_key(Path(args.public_key).read_bytes()))
+        if finding is None:
+            print(f"{args.file}: intact (chain and checkpoint signature verified)")
+            return 0
+        print(f"{args.file}: {finding.kind} at position {finding.position}: {finding.detail}")
+        return 1
+    history = container.history()
+    if args.action == "public-key":
+        print(public_key_pem(history.key).decode(), end="")  # type: ignore[arg-type]
+        return 0
+    if args.action == "checkpoint":
+        checkpoint = history.checkpoint()
+        container.audit_recorder()([history.as_record(checkpoint, container.source)])
+        print(f"checkpoint at position {checkpoint.position}: {checkpoint.hash.hex()} (signed)")
+        return 0
+    if args.action == "export":
+        if not args.file:
+            print("error: export needs the FILE to write", file=sys.stderr)
+            return 2
+        count, checkpoint = export_slice(history, Path(args.file), args.start or 1, args.end)
+        print(f"wrote {count} events to {args.file}, signed at position {checkpoint.position}")
+        return 0
+    # verify: the store's chain, the topic's copy, the checkpoints
+    from infra.topic_reader import read_topic
+
+    total = container.application.recorder.max_notification_id() or 0
+    bar = Progress("verifying the chain")
+    store_finding, checked = history.verify_store(
+        args.start or 0,
+        args.end,
+        progress=lambda p: bar(p, total) if p % 1000 == 0 or p == total else None,
+    )
+    print(f"store     {checked} events checked: " + describe(store_finding))
+    failed = store_finding is not None
+    if not args.no_topic:
+        settings = container.settings
+        messages = (
+            (m.partition, m.offset, m.value)
+            for m in read_topic(settings.bootstrap_servers, args.topic)
+        )
+        per_partition, count = topic_sequence(messages)
+        store = history.store_digests(args.start or 0, args.end)
+        if args.start or args.end:
+            per_partition = {
+                p: [(pos, d) for pos, d in pairs if pos in store]
+                for p, pairs in per_partition.items()
+            }
+        topic_finding = verify_topic_copy(per_partition, store)
+        print(f"topic     {count} messages on {args.topic} checked: " + describe(topic_finding))
+        failed = failed or topic_finding is not None
+        published = [
+            Checkpoint.from_json(json.loads(m.value)["data"])
+            for m in read_topic(settings.bootstrap_servers, "lead.audit.v1")
+            if b'"' + CHECKPOINT_TYPE.encode() + b'"' in m.value
+        ]
+    else:
+        published = []
+    checkpoint_finding, n = history.verify_checkpoints(published, history.public_key)
+    print(f"checkpoints {n} checked (signatures and hashes): " + describe(checkpoint_finding))
+    failed = failed or checkpoint_finding is not None
+    return 1 if failed else 0
+
+
+def describe(finding: Any) -> str:
+    if finding is None:
+        return "intact"
+    return f"{finding.kind.upper()} at position {finding.position}: {finding.detail}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -361,6 +447,21 @@ def build_parser() -> argparse.ArgumentParser:
     princ.add_argument("--org", help="with add: their organisation")
     princ.add_argument("--reason", default="revoked by an administrator", help="with revoke")
     princ.add_argument("--operator-org", default="LEAD", help="your organisation (recorded)")
+    audit = add(
+        "audit",
+        cmd_audit,
+        "verify the tamper-evident history (store, topic, signed checkpoints), sign a "
+        "checkpoint, export a slice for offline checking, or check one",
+    )
+    audit.add_argument(
+        "action", choices=["verify", "checkpoint", "export", "verify-slice", "public-key"]
+    )
+    audit.add_argument("file", nargs="?", help="with export / verify-slice: the slice file")
+    audit.add_argument("--from", dest="start", type=int, help="first position")
+    audit.add_argument("--to", dest="end", type=int, help="last position")
+    audit.add_argument("--no-topic", action="store_true", help="verify: only the store")
+    audit.add_argument("--topic", default="lead.events.v1", help="verify: the topic copy to check")
+    audit.add_argument("--public-key", help="verify-slice: the site's public key (PEM)")
     run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     run.add_argument(
         "--demo",
