@@ -126,6 +126,10 @@ class Participant(LeadAggregate):
         return self._status is ParticipantStatus.EXITED
 
     @property
+    def exited_on(self) -> date | None:
+        return self._exited_on if self.exited else None
+
+    @property
     def goals(self) -> Mapping[UUID, Goal]:
         return MappingProxyType(self._goals)
 

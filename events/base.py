@@ -62,6 +62,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+SEALED = "[sealed]"
+"""What a sensitive text field holds in the store and on the bus (the value is in `sealed`)."""
+
+
 class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
     """Base of every event: aggregate bookkeeping, actor and the two times."""
 
@@ -77,6 +81,13 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
     actor: Actor
     occurred_at: AwareDatetime  # when it happened in the world
     person_id: UUID | None = None
+    # The event's SENSITIVE fields, encrypted with the person's key (see infra/sealing.py);
+    # where they were, the stored and published event holds SEALED placeholders.
+    sealed: str | None = None
+
+    # Dotted paths of fields holding what identifies or exposes the person (names,
+    # birth date, contact notes, goal wording): stored and published only encrypted.
+    SENSITIVE: ClassVar[tuple[str, ...]] = ()
 
     @staticmethod
     def create_timestamp() -> datetime:

@@ -134,6 +134,7 @@ class GoalSet(ParticipantEvent):
     """The participant set a goal of their own; it starts open."""
 
     event_type: ClassVar[str] = "participant.goal_set"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("text",)
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
@@ -145,6 +146,7 @@ class GoalProgressRecorded(ParticipantEvent):
     """Progress towards one of the participant's goals."""
 
     event_type: ClassVar[str] = "participant.goal_progress_recorded"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("note",)
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
@@ -155,6 +157,7 @@ class GoalRevised(ParticipantEvent):
     """The participant reworded a goal or changed its status; both are given in full."""
 
     event_type: ClassVar[str] = "participant.goal_revised"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("text",)
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
@@ -166,6 +169,7 @@ class ContactRecorded(ParticipantEvent):
     """One contact with the participant: the "dose" of case management evaluations count."""
 
     event_type: ClassVar[str] = "participant.contact_recorded"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("notes", "place")
     class_version: ClassVar[int] = 1
 
     contact_id: UUID

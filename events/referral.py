@@ -91,6 +91,12 @@ class ReferralReceived(CreationEvent):
     """
 
     event_type: ClassVar[str] = "referral.received"
+    SENSITIVE: ClassVar[tuple[str, ...]] = (
+        "person.given_name",
+        "person.family_name",
+        "person.aliases",
+        "person.birth_date",
+    )
     class_version: ClassVar[int] = 2
 
     person_id: UUID

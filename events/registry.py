@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from events import access, case, consent, participant, policy, referral
+from events import access, case, consent, participant, policy, privacy, referral
 from events.base import DomainEvent
 
-EVENT_MODULES = (policy, referral, participant, case, consent, access)
+EVENT_MODULES = (policy, referral, participant, case, consent, access, privacy)
 
 
 def _published(cls: type[DomainEvent]) -> list[type[DomainEvent]]:

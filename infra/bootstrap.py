@@ -28,6 +28,7 @@ from infra.kafka_admin import ensure_topics
 from infra.notary import Notary
 from infra.projection_store import ensure_tables
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
+from infra.sealing import PERSON_KEYS_DDL, PersonSealer, PostgresKeyStore, master_key
 from infra.settings import Settings
 from projections.agenda import AgendaProjection
 from projections.audit import AuditProjection, DisclosureRecords
@@ -52,7 +53,26 @@ class Container:
         return f"urn:lead:site:{self.settings.site_id}"
 
     @cached_property
+    def keys(self) -> PostgresKeyStore:
+        return PostgresKeyStore(
+            self.settings.dsn,
+            master_key(self.master_key_path, create=self.settings.environment != "production"),
+        )
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.settings.master_key_file or self.settings.data_dir / "master.key"
+
+    @cached_property
     def application(self) -> LeadApplication:
+        """The application, holding people's keys: it seals and opens sensitive fields."""
+        return LeadApplication(
+            env=self.settings.eventsourcing_env(), sealer=PersonSealer(self.keys)
+        )
+
+    @cached_property
+    def sealed_application(self) -> LeadApplication:
+        """The store as the bus sees it: events load with their sensitive fields sealed."""
         return LeadApplication(env=self.settings.eventsourcing_env())
 
     @cached_property
@@ -74,11 +94,13 @@ class Container:
             ensure_tables(conn, [*self.projections, DisclosureRecords()])
             conn.execute(RELAY_POSITION_DDL)
             conn.execute(IDEMPOTENCY_DDL)
+            conn.execute(PERSON_KEYS_DDL)
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
             install_chain(conn, self.events_table)
         signing_key(self.signing_key_path, create=self.settings.environment != "production")
+        master_key(self.master_key_path, create=self.settings.environment != "production")
 
     @property
     def events_table(self) -> str:
@@ -91,7 +113,7 @@ class Container:
 
     def history(self, *, with_key: bool = True) -> History:
         """The chain, its checkpoints, and the bytes the relay publishes for each event."""
-        app = self.application
+        app = self.sealed_application
 
         def published(event: StoredEvent) -> bytes:
             notification = Notification(
@@ -117,7 +139,7 @@ class Container:
         )
 
     def relay(self) -> OutboxRelay:
-        app = self.application
+        app = self.sealed_application  # publishes the ciphertext, never opens it
         return OutboxRelay(
             app.recorder,
             app.mapper,

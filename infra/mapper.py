@@ -7,7 +7,7 @@ the stored state and so skips `class_version` upcasting; this one keeps it.
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -33,10 +33,21 @@ class JSONBytesTranscoder(Transcoder):
         return json.loads(data)
 
 
+class Sealer(Protocol):
+    def seal(self, paths: tuple[str, ...], state: dict[str, Any]) -> dict[str, Any]: ...
+    def open(self, state: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class PydanticMapper(Mapper[UUID]):
+    sealer: Sealer | None = None
+    """Set by the application that holds people's keys: it seals sensitive fields before
+    storing and opens them when loading. Without one, events load sealed."""
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         model = cast(BaseModel, domain_event)
         state = model.model_dump(mode="json")
+        if self.sealer is not None:
+            state = self.sealer.seal(getattr(type(domain_event), "SENSITIVE", ()), state)
         state.pop("originator_id")
         state.pop("originator_version")
         state["class_version"] = getattr(type(domain_event), "class_version", 1)
@@ -66,5 +77,7 @@ class PydanticMapper(Mapper[UUID]):
             raise MapperDeserialisationError(f"{msg}: {exc}") from exc
         state["originator_id"] = stored_event.originator_id
         state["originator_version"] = stored_event.originator_version
+        if self.sealer is not None:
+            state = self.sealer.open(state)
         upcast(cls, state)
         return cast(DomainEventProtocol[UUID], cls.model_validate(state))

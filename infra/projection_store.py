@@ -15,7 +15,16 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from projections.base import Delete, Projection, RowChange, Table, Update, Upsert, schema_of
+from projections.base import (
+    Delete,
+    Erase,
+    Projection,
+    RowChange,
+    Table,
+    Update,
+    Upsert,
+    schema_of,
+)
 
 POSITIONS_DDL = """
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -110,6 +119,17 @@ def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projectio
 
 def change_statement(change: RowChange, schema: str) -> tuple[sql.Composed, list[Any]]:
     target = sql.Identifier(schema, change.table)
+    if isinstance(change, Erase):
+        sets = sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.values
+        )
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.where
+        )
+        return (
+            sql.SQL("UPDATE {} SET {} WHERE {}").format(target, sets, where),
+            [*change.values.values(), *change.where.values()],
+        )
     if isinstance(change, Delete):
         where = sql.SQL(" AND ").join(
             sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
         description="The site's Ed25519 key (PEM) that signs chain checkpoints; "
         "default <data_dir>/site-signing-key.pem, made on first start outside production.",
     )
+    master_key_file: Path | None = Field(
+        None,
+        description="The site's master key (32 bytes, base64) that wraps each person's data "
+        "key; default <data_dir>/master.key, made on first start outside production.",
+    )
+    retention_days_after_exit: int | None = Field(
+        None,
+        ge=1,
+        description="Participant-level data is forgotten this many days after exit "
+        "(`lead privacy retain`); unset keeps it.",
+    )
     checkpoint_interval_seconds: float = Field(
         300.0, gt=0, description="How often the relay signs and publishes a chain checkpoint."
     )

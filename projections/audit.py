@@ -17,7 +17,8 @@ from psycopg import sql
 
 from events.base import DomainEvent
 from events.envelope import CloudEvent
-from projections.base import RowChange, Table, Upsert, schema_of
+from events.privacy import PersonForgotten
+from projections.base import Erase, RowChange, Table, Upsert, schema_of
 
 NAME = "audit"
 SCHEMA = schema_of(NAME)
@@ -89,7 +90,13 @@ class AuditProjection:
             (str(getattr(event, f)) for f in REASON_FIELDS if getattr(event, f, None) is not None),
             None,
         )
+        forgetting: list[RowChange] = []
+        if isinstance(event, PersonForgotten):
+            # Reasons are in someone's words: gone with the person (the rows stay, so
+            # the trail still shows who did what, when).
+            forgetting = [Erase(EVENTS.name, {"person_id": event.person_id}, {"reason": None})]
         return [
+            *forgetting,
             Upsert(
                 EVENTS.name,
                 key={"event_id": event.event_id},
@@ -105,7 +112,7 @@ class AuditProjection:
                     "recorded_at": event.timestamp,
                     "reason": reason,
                 },
-            )
+            ),
         ]
 
 

@@ -35,7 +35,18 @@ class Delete:
     key: dict[str, Any]
 
 
-RowChange = Upsert | Update | Delete
+@dataclass(frozen=True)
+class Erase:
+    """Overwrite columns of every row matching `where` (a forgotten person's free text).
+
+    No version guard: the values are constants, so applying it again changes nothing."""
+
+    table: str
+    where: dict[str, Any]
+    values: dict[str, Any]
+
+
+RowChange = Upsert | Update | Delete | Erase
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,8 @@ from events.participant import (
     ProgressSummaryShared,
     StatusChanged,
 )
-from projections.base import RowChange, Table, Update, Upsert, schema_of
+from events.privacy import PersonForgotten
+from projections.base import Delete, RowChange, Table, Update, Upsert, schema_of
 
 NAME = "liaison"
 SCHEMA = schema_of(NAME)
@@ -180,6 +181,8 @@ class LiaisonProjection:
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         """The row changes the event implies; every event this view must not show implies none."""
         match event:
+            case PersonForgotten():
+                return [Delete(PROGRESS_SUMMARIES.name, {"person_id": event.person_id})]
             case CaseOpened():
                 return [
                     Upsert(
@@ -469,18 +472,24 @@ def _columns(table: Table) -> sql.Composable:
 
 
 def _rows(
-    conn: psycopg.Connection[dict[str, Any]], table: Table, person_ids: list[UUID] | None
+    conn: psycopg.Connection[dict[str, Any]],
+    table: Table,
+    person_ids: list[UUID] | None,
+    schema: str = SCHEMA,
 ) -> list[dict[str, Any]]:
     where = sql.SQL("WHERE person_id = ANY(%(person_ids)s)" if person_ids is not None else "")
     query = sql.SQL("SELECT {columns} FROM {table} {where}").format(
-        columns=_columns(table), table=sql.Identifier(SCHEMA, table.name), where=where
+        columns=_columns(table), table=sql.Identifier(schema, table.name), where=where
     )
     params: dict[str, Any] = {} if person_ids is None else {"person_ids": person_ids}
     return conn.execute(query, params).fetchall()
 
 
 def case_view(
-    conn: psycopg.Connection[dict[str, Any]], person_ids: Sequence[UUID] | None = None
+    conn: psycopg.Connection[dict[str, Any]],
+    person_ids: Sequence[UUID] | None = None,
+    *,
+    schema: str = SCHEMA,
 ) -> list[dict[str, Any]]:
     """The liaison prosecutor's view of the given people, one entry per person.
 
@@ -502,21 +511,23 @@ def case_view(
     if ids is not None and not ids:
         return []
     return assemble_case_view(
-        program_status=_rows(conn, PROGRAM_STATUS, ids),
-        cases=_rows(conn, CASES, ids),
-        warrants=_rows(conn, WARRANTS, ids),
-        hearings=_rows(conn, HEARINGS, ids),
-        summaries=_rows(conn, PROGRESS_SUMMARIES, ids),
+        program_status=_rows(conn, PROGRAM_STATUS, ids, schema),
+        cases=_rows(conn, CASES, ids, schema),
+        warrants=_rows(conn, WARRANTS, ids, schema),
+        hearings=_rows(conn, HEARINGS, ids, schema),
+        summaries=_rows(conn, PROGRESS_SUMMARIES, ids, schema),
     )
 
 
-def person_ids_with_cases(conn: psycopg.Connection[dict[str, Any]]) -> list[UUID]:
+def person_ids_with_cases(
+    conn: psycopg.Connection[dict[str, Any]], *, schema: str = SCHEMA
+) -> list[UUID]:
     """Everyone with at least one case recorded, ordered: whose consent the caller checks.
 
     Only ids leave this function, so the caller can ask about each person's consent
     before reading anything about them with `case_view`.
     """
     query = sql.SQL("SELECT DISTINCT person_id FROM {} ORDER BY person_id").format(
-        sql.Identifier(SCHEMA, CASES.name)
+        sql.Identifier(schema, CASES.name)
     )
     return [row["person_id"] for row in conn.execute(query).fetchall()]

@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events.base import DomainEvent
+from events.privacy import PersonForgotten
 from events.referral import (
     EligibilityDecided,
     IntakeCompleted,
@@ -26,7 +27,7 @@ from events.referral import (
     ReferralWithdrawnByPerson,
     WarmHandoffCompleted,
 )
-from projections.base import RowChange, Table, Update, Upsert, schema_of
+from projections.base import Erase, RowChange, Table, Update, Upsert, schema_of
 
 SCHEMA = schema_of("referrals")
 
@@ -77,6 +78,15 @@ class ReferralsProjection:
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         match event:
+            case PersonForgotten():
+                # The incident in the referrer's words may name the person.
+                return [
+                    Erase(
+                        TABLE.name,
+                        {"person_id": event.person_id},
+                        {"offense_description": "[forgotten]"},
+                    )
+                ]
             case ReferralReceived():
                 return [
                     Upsert(

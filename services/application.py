@@ -66,6 +66,17 @@ class LeadApplication(Application[UUID]):
 
     name = "lead"
 
+    def __init__(self, env: Any = None, *, sealer: Any = None) -> None:
+        # Read by construct_mapper, which the base class calls while it initialises.
+        self._sealer = sealer
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Any:
+        mapper = super().construct_mapper()
+        if self._sealer is not None:
+            mapper.sealer = self._sealer  # type: ignore[attr-defined]
+        return mapper
+
     @property
     def site_id(self) -> str:
         return self.env.get("LEAD_SITE_ID") or "lead-site"

@@ -314,6 +314,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         print(f"{args.file}: {finding.kind} at position {finding.position}: {finding.detail}")
         return 1
+    if args.action == "trail":
+        return audit_trail(container, args)
+    if args.action == "replay":
+        return audit_replay(container, args)
     history = container.history()
     if args.action == "public-key":
         print(public_key_pem(history.key).decode(), end="")  # type: ignore[arg-type]
@@ -369,6 +373,146 @@ def cmd_audit(args: argparse.Namespace) -> int:
     print(f"checkpoints {n} checked (signatures and hashes): " + describe(checkpoint_finding))
     failed = failed or checkpoint_finding is not None
     return 1 if failed else 0
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    import getpass
+    from datetime import date
+    from uuid import UUID
+
+    from events.privacy import ErasureGround
+    from infra.bootstrap import Container
+    from services.privacy import Privacy
+
+    container = Container()
+    privacy = Privacy(container.application, container.keys)
+    actor = Actor(
+        principal=f"cli:{getpass.getuser()}",
+        role=Role.ADMINISTRATOR,
+        organisation=args.operator_org,
+    )
+    if args.action == "forget":
+        if not args.person or not args.reason:
+            print("error: forget needs --person ID and --reason TEXT", file=sys.stderr)
+            return 2
+        try:
+            person = UUID(args.person)
+        except ValueError:
+            print(f"error: --person: {args.person!r} is not a person id (a UUID)", file=sys.stderr)
+            return 2
+        done = privacy.forget(person, actor=actor, reason=args.reason, ground=ErasureGround.REQUEST)
+        what = "recorded and key destroyed" if done.recorded else "was recorded; key destroyed"
+        print(f"forgot {person}: {what}; views drop their data as the consumers catch up")
+        return 0
+    days = container.settings.retention_days_after_exit
+    if days is None:
+        print("no retention period set (LEAD_RETENTION_DAYS_AFTER_EXIT): nothing to do")
+        return 0
+    with psycopg_connect(container.settings.dsn) as conn:
+        people = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT person_id FROM proj_caseloads.participants WHERE status = 'exited'"
+            ).fetchall()
+        ]
+    due = privacy.due_for_retention(people, days=days, today=date.today())
+    for person in due:
+        privacy.forget(
+            person,
+            actor=actor,
+            reason=f"retention: {days} days after exit",
+            ground=ErasureGround.RETENTION,
+        )
+    print(f"forgot {len(due)} people exited more than {days} days ago")
+    return 0
+
+
+def psycopg_connect(dsn: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(dsn)
+
+
+def audit_trail(container: Any, args: argparse.Namespace) -> int:
+    """A person's history with its actors, and every disclosure about them."""
+    from uuid import UUID
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from projections.audit import trail
+
+    if not args.person:
+        print("error: trail needs --person ID", file=sys.stderr)
+        return 2
+    with psycopg.connect(container.settings.dsn, row_factory=dict_row) as conn:
+        found = trail(conn, person_id=UUID(args.person), limit=100_000)
+    for e in found["events"]:
+        print(
+            f"{e['recorded_at']:%Y-%m-%d %H:%M:%S} #{e['position']:<8} {e['event_type']:48} "
+            f"{e['actor_principal']} ({e['actor_role']}, {e['actor_organisation']})"
+            + (f" - {e['reason']}" if e["reason"] else "")
+        )
+    for d in found["disclosures"]:
+        print(
+            f"{d['decided_at']:%Y-%m-%d %H:%M:%S} {d['outcome']:9} "
+            f"{d['information_kind'] or '':16} "
+            f"to {d['recipient_principal'] or d['recipient_organisation']} "
+            f"({d['recipient_role']}) via {d['channel']}"
+            + (f" under consent {d['consent_id']}" if d["consent_id"] else f" - {d['reason']}")
+        )
+    print(f"{len(found['events'])} events, {len(found['disclosures'])} disclosures")
+    return 0
+
+
+def audit_replay(container: Any, args: argparse.Namespace) -> int:
+    """Every view as it stood at a time, beside the live ones; and what the liaison
+    prosecutor's view showed then, under which consents."""
+    from datetime import datetime
+    from uuid import UUID
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from infra.rebuild import Rebuilder
+    from services.reads import liaison_case_view
+
+    if not args.as_of:
+        print("error: replay needs --as-of TIME (ISO 8601 with a zone)", file=sys.stderr)
+        return 2
+    as_of = datetime.fromisoformat(args.as_of)
+    if as_of.tzinfo is None:
+        print("error: --as-of: give a time zone, e.g. 2026-06-01T00:00:00+00:00", file=sys.stderr)
+        return 2
+    schemas = {}
+    chosen = [p for p in container.projections if not args.only or p.name in args.only]
+    if "liaison" not in {p.name for p in chosen}:
+        print("error: --only must include liaison (the view this report shows)", file=sys.stderr)
+        return 2
+    for projection in chosen:
+        result = Rebuilder(
+            dsn=container.settings.dsn,
+            bootstrap_servers=container.settings.bootstrap_servers,
+            projection=projection,
+            as_of=as_of,
+        ).run()
+        schemas[projection.name] = result.schema
+        print(f"{projection.name:12} as of {as_of.isoformat()} in schema {result.schema}")
+    liaison_role = Actor(
+        principal="audit-replay",
+        role=Role.LIAISON_PROSECUTOR,
+        organisation=container.settings.prosecutor_organisation,
+    )
+    person = UUID(args.person) if args.person else None
+    with psycopg.connect(container.settings.dsn, row_factory=dict_row) as conn:
+        view = liaison_case_view(
+            container.application, conn, liaison_role, person, at=as_of, schema=schemas["liaison"]
+        )
+    print(f"the liaison prosecutor's view then: {len(view)} people")
+    for entry in view:
+        cases = ", ".join(c["case_number"] for c in entry.get("cases", []))
+        print(f"  {entry['person_id']} under consent {entry['consent_id']}: cases {cases}")
+    return 0
 
 
 def describe(finding: Any) -> str:
@@ -454,7 +598,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint, export a slice for offline checking, or check one",
     )
     audit.add_argument(
-        "action", choices=["verify", "checkpoint", "export", "verify-slice", "public-key"]
+        "action",
+        choices=["verify", "checkpoint", "export", "verify-slice", "public-key", "trail", "replay"],
+    )
+    audit.add_argument("--person", help="trail / replay: one person")
+    audit.add_argument("--as-of", help="replay: the time to rebuild the views as of")
+    audit.add_argument(
+        "--only", action="append", help="replay: rebuild only this view (repeatable)"
     )
     audit.add_argument("file", nargs="?", help="with export / verify-slice: the slice file")
     audit.add_argument("--from", dest="start", type=int, help="first position")
@@ -462,6 +612,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--no-topic", action="store_true", help="verify: only the store")
     audit.add_argument("--topic", default="lead.events.v1", help="verify: the topic copy to check")
     audit.add_argument("--public-key", help="verify-slice: the site's public key (PEM)")
+    priv = add(
+        "privacy",
+        cmd_privacy,
+        "forget a person (destroy their key; views drop their data), or apply the retention rule",
+    )
+    priv.add_argument("action", choices=["forget", "retain"])
+    priv.add_argument("--person", help="with forget: the person id")
+    priv.add_argument("--reason", help="with forget: why (recorded)")
+    priv.add_argument("--operator-org", default="LEAD", help="your organisation (recorded)")
     run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     run.add_argument(
         "--demo",

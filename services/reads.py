@@ -43,14 +43,18 @@ def liaison_case_view(
     conn: psycopg.Connection[dict[str, Any]],
     actor: Actor,
     person_id: UUID | None = None,
+    *,
+    at: datetime | None = None,
+    schema: str = liaison.SCHEMA,
 ) -> list[dict[str, Any]]:
-    """The case view of everyone whose consent covers this caller's legal-status access now."""
-    now = datetime.now(UTC)
-    candidates = [person_id] if person_id else liaison.person_ids_with_cases(conn)
+    """The case view of everyone whose consent covers this caller's legal-status access now
+    (or, for an auditor's replay, at `at`, read from the view as rebuilt then: `schema`)."""
+    now = at or datetime.now(UTC)
+    candidates = [person_id] if person_id else liaison.person_ids_with_cases(conn, schema=schema)
     allowed = {
         p: c for p in candidates if (c := covered(app, actor, p, InformationKind.LEGAL_STATUS, now))
     }
-    view = liaison.case_view(conn, list(allowed)) if allowed else []
+    view = liaison.case_view(conn, list(allowed), schema=schema) if allowed else []
     for entry in view:
         person = entry["person_id"]
         entry["consent_id"] = allowed[person]

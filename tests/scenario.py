@@ -25,10 +25,13 @@ from events.participant import (
     IncomeSource,
 )
 from events.policy import VerificationSource
+from events.privacy import ErasureGround
 from events.referral import Incident, Pathway, Person, Referrer, ScreeningFacts, WithdrawalKind
+from infra.sealing import MemoryKeyStore
 from services import commands as c
 from services.application import LeadApplication, Receipt
 from services.principals import Principals
+from services.privacy import Privacy
 from tests.factories import POLICY_TERMS
 
 OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
@@ -56,6 +59,7 @@ class Site:
     referrals: dict[str, UUID] = field(default_factory=dict)
     receipts: list[Receipt] = field(default_factory=list)
     enrolled_on: date | None = None
+    forgotten_person: UUID | None = None
 
 
 def referral(
@@ -372,5 +376,14 @@ def run(app: LeadApplication) -> Site:
         app.withdraw_referral(
             withdrawn.id, c.WithdrawReferral(kind=WithdrawalKind.DECLINED), OFFICER
         )
+    )
+    # The person who declined asks to be forgotten.
+    assert withdrawn.person_id is not None
+    site.forgotten_person = withdrawn.person_id
+    Privacy(app, MemoryKeyStore()).forget(
+        withdrawn.person_id,
+        actor=ADMIN,
+        reason="asked to be forgotten",
+        ground=ErasureGround.REQUEST,
     )
     return site

@@ -7,7 +7,7 @@ from consumers.prosecution import ProsecutionFeed
 from events.base import DomainEvent
 from events.envelope import CloudEvent, envelope
 from projections.audit import AuditProjection, disclosure_changes
-from projections.base import Upsert
+from projections.base import Erase, Upsert
 from services.application import LeadApplication
 from tests import scenario
 from tests.unit.test_api_validation import IN_MEMORY
@@ -24,7 +24,11 @@ def scenario_events() -> list[DomainEvent]:
 
 def test_every_event_becomes_one_row_with_its_actor_times_and_reason() -> None:
     events = scenario_events()
-    rows = [c for i, e in enumerate(events, 1) for c in AuditProjection().handle(e, i)]
+    changes = [c for i, e in enumerate(events, 1) for c in AuditProjection().handle(e, i)]
+    rows = [c for c in changes if isinstance(c, Upsert)]
+    # Forgetting a person also erases the reasons of their rows (in someone's words).
+    [erase] = [c for c in changes if not isinstance(c, Upsert)]
+    assert isinstance(erase, Erase) and erase.values == {"reason": None}
     assert len(rows) == len(events)
     assert len({r.key["event_id"] for r in rows}) == len(events)  # keyed by event identity
     assert all(isinstance(r, Upsert) and r.values["actor_principal"] for r in rows)
