@@ -121,12 +121,17 @@ class PostgresKeyStore:
 
     def destroy(self, person_id: UUID, reason: str) -> bool:
         """Overwrite the wrapped key with NULL (the row stays, saying when and why)."""
-        found = self._conn().execute(
-            "UPDATE person_keys SET wrapped = NULL, destroyed_at = coalesce(destroyed_at, now()), "
-            "destroyed_reason = coalesce(destroyed_reason, %s) "
-            "WHERE person_id = %s RETURNING 1",
-            (reason, person_id),
-        ).fetchone()
+        found = (
+            self._conn()
+            .execute(
+                "UPDATE person_keys SET wrapped = NULL, "
+                "destroyed_at = coalesce(destroyed_at, now()), "
+                "destroyed_reason = coalesce(destroyed_reason, %s) "
+                "WHERE person_id = %s RETURNING 1",
+                (reason, person_id),
+            )
+            .fetchone()
+        )
         if found is None:  # no key yet: make sure none is ever made
             self._conn().execute(
                 "INSERT INTO person_keys (person_id, wrapped, destroyed_at, destroyed_reason) "

@@ -53,3 +53,12 @@ def backend(settings: Settings) -> Iterator[Backend]:
 def people(container: Container) -> dict[str, dict[str, str]]:
     """The site's cast (tests/principals.py): name -> headers carrying their token."""
     return cast(container.application)
+
+
+HEAVY_WRITERS = ("test_crash_recovery", "test_two_workers", "test_resume_from_postgres")
+"""Modules that write tens of thousands of events: run last, so the tests that replay
+the whole topic (rebuilds, audit replays, verification) replay a smaller history."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.module.__name__.rsplit(".", 1)[-1] in HEAVY_WRITERS)  # type: ignore[attr-defined]

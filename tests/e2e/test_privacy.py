@@ -125,7 +125,7 @@ def test_a_forgotten_person_is_unreadable_everywhere_and_the_rest_holds(
         },
         "cm.ortiz",
     )
-    post(f"/v1/participants/{person}/goals", {"text": GOAL, "domain": "family"}, "cm.ortiz")
+    post(f"/v1/participants/{person}/goals", {"text": GOAL, "domain": "relationships"}, "cm.ortiz")
     post(
         f"/v1/participants/{person}/contacts",
         {"kind": "office", "contacted_on": now.isoformat(), "minutes": 20, "notes": NOTE},
