@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from events.envelope import CloudEvent, decode
+from events.envelope import CloudEvent, Opener, decode, opened
 from events.topics import projection_topic
 from infra.projection_store import Delivered, RowState, apply_batch, record_errors
 from projections.audit import DISCLOSURES_SCHEMA
@@ -62,9 +62,14 @@ class RowMessage:
 
 class Projector:
     def __init__(
-        self, dsn: str, projections: Sequence[Projection], consumer: str = "lead-projections"
+        self,
+        dsn: str,
+        projections: Sequence[Projection],
+        consumer: str = "lead-projections",
+        opener: Opener | None = None,
     ) -> None:
         self.dsn = dsn
+        self.opener = opener  # opens sealed fields the views may hold (progress summaries)
         self.consumer = consumer
         self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
         self.projections = list(projections)
@@ -119,7 +124,7 @@ class Projector:
 
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
-        message = CloudEvent.from_json(value)
+        message = opened(CloudEvent.from_json(value), self.opener)
         event = decode(message)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -61,6 +63,17 @@ def envelope(event: DomainEvent, *, position: int, source: str) -> CloudEvent:
         sequence=str(position).zfill(SEQUENCE_DIGITS),
         data=event.payload(),
     )
+
+
+Opener = Callable[[dict[str, Any]], dict[str, Any]]
+"""Opens an event's sealed fields (`infra.sealing.PersonSealer.open`), given the key."""
+
+
+def opened(message: CloudEvent, opener: Opener | None) -> CloudEvent:
+    """The message with its sealed fields opened, when there is a key for its person."""
+    if opener is None or not message.data.get("sealed"):
+        return message
+    return message.model_copy(update={"data": opener(copy.deepcopy(message.data))})
 
 
 def decode(message: CloudEvent) -> DomainEvent:

@@ -240,6 +240,7 @@ class ProgressSummaryShared(ParticipantEvent):
     """
 
     event_type: ClassVar[str] = "participant.progress_summary_shared"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("summary",)
     class_version: ClassVar[int] = 1
 
     summary_id: UUID

@@ -27,6 +27,7 @@ from infra.idempotency_store import IDEMPOTENCY_DDL
 from infra.kafka_admin import ensure_topics
 from infra.notary import Notary
 from infra.projection_store import ensure_tables
+from infra.rebuild import Rebuilder
 from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
 from infra.sealing import PERSON_KEYS_DDL, PersonSealer, PostgresKeyStore, master_key
 from infra.settings import Settings
@@ -130,6 +131,27 @@ class Container:
         key = signing_key(self.signing_key_path, create=False) if with_key else None
         return History(self.settings.dsn, self.events_table, self.settings.site_id, key, published)
 
+    @property
+    def opener(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Opens sealed fields a view may hold (progress summaries), with the person's key."""
+        return PersonSealer(self.keys).open
+
+    def rebuilder(
+        self,
+        projection: Projection,
+        *,
+        as_of: datetime | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Rebuilder:
+        return Rebuilder(
+            dsn=self.settings.dsn,
+            bootstrap_servers=self.settings.bootstrap_servers,
+            projection=projection,
+            as_of=as_of,
+            progress=progress,
+            opener=self.opener,
+        )
+
     def notary(self) -> Notary:
         return Notary(
             self.history(),
@@ -184,7 +206,7 @@ class Container:
             feed=feed,
             app_id=self.settings.consumer_group,
             bootstrap_servers=self.settings.bootstrap_servers,
-            projector=Projector(self.settings.dsn, self.projections),
+            projector=Projector(self.settings.dsn, self.projections, opener=self.opener),
             read_ranges=functools.partial(read_ranges, self.settings.bootstrap_servers),
             web_port=self.settings.consumer_web_port,
         )

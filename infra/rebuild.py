@@ -19,7 +19,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
-from events.envelope import CloudEvent, decode
+from events.envelope import CloudEvent, Opener, decode, opened
 from events.topics import EVENTS
 from infra.projection_store import Delivered, apply_batch, create_schema, lock_key
 from projections.base import Projection, RowChange, schema_of
@@ -46,7 +46,9 @@ class Rebuilder:
         as_of: datetime | None = None,
         progress: Progress | None = None,
         batch_size: int = 2000,
+        opener: Opener | None = None,
     ) -> None:
+        self.opener = opener
         self.dsn = dsn
         self.bootstrap_servers = bootstrap_servers
         self.projection = projection
@@ -141,7 +143,7 @@ class Rebuilder:
 
     def _changes(self, value: bytes) -> list[RowChange]:
         try:
-            message = CloudEvent.from_json(value)
+            message = opened(CloudEvent.from_json(value), self.opener)
             event = decode(message)
         except Exception:  # the live agent dead-lettered it; a rebuild skips it alike
             self.result.skipped += 1

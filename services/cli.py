@@ -189,7 +189,6 @@ def cmd_projections(args: argparse.Namespace) -> int:
         return 0
     from datetime import datetime
 
-    from infra.rebuild import Rebuilder
     from services.progress import Progress
 
     names = args.names or [p.name for p in container.projections]
@@ -206,12 +205,8 @@ def cmd_projections(args: argparse.Namespace) -> int:
         print("error: --as-of needs a time zone, e.g. 2026-03-01T00:00:00+00:00", file=sys.stderr)
         return 2
     for name in names:
-        result = Rebuilder(
-            dsn=settings.dsn,
-            bootstrap_servers=settings.bootstrap_servers,
-            projection=known[name],
-            as_of=as_of,
-            progress=Progress(f"rebuilding {name}"),
+        result = container.rebuilder(
+            known[name], as_of=as_of, progress=Progress(f"rebuilding {name}")
         ).run()
         print(
             f"{name}: {result.messages} messages, {result.applied} applied, "
@@ -474,7 +469,6 @@ def audit_replay(container: Any, args: argparse.Namespace) -> int:
     import psycopg
     from psycopg.rows import dict_row
 
-    from infra.rebuild import Rebuilder
     from services.reads import liaison_case_view
 
     if not args.as_of:
@@ -490,12 +484,7 @@ def audit_replay(container: Any, args: argparse.Namespace) -> int:
         print("error: --only must include liaison (the view this report shows)", file=sys.stderr)
         return 2
     for projection in chosen:
-        result = Rebuilder(
-            dsn=container.settings.dsn,
-            bootstrap_servers=container.settings.bootstrap_servers,
-            projection=projection,
-            as_of=as_of,
-        ).run()
+        result = container.rebuilder(projection, as_of=as_of).run()
         schemas[projection.name] = result.schema
         print(f"{projection.name:12} as of {as_of.isoformat()} in schema {result.schema}")
     liaison_role = Actor(
@@ -512,6 +501,22 @@ def audit_replay(container: Any, args: argparse.Namespace) -> int:
     for entry in view:
         cases = ", ".join(c["case_number"] for c in entry.get("cases", []))
         print(f"  {entry['person_id']} under consent {entry['consent_id']}: cases {cases}")
+    if args.since:
+        since = datetime.fromisoformat(args.since)
+        if since.tzinfo is None:
+            print("error: --since: give a time zone", file=sys.stderr)
+            return 2
+        print(f"what changed from {since.isoformat()} to {as_of.isoformat()}:")
+        with psycopg.connect(container.settings.dsn, row_factory=dict_row) as conn:
+            changes = conn.execute(
+                "SELECT event_type, count(*) AS n, count(DISTINCT person_id) AS people "
+                "FROM proj_audit.events WHERE occurred_at >= %s AND occurred_at < %s "
+                "AND (%s::uuid IS NULL OR person_id = %s::uuid) "
+                "GROUP BY event_type ORDER BY event_type",
+                (since, as_of, person, person),
+            ).fetchall()
+        for row in changes:
+            print(f"  {row['event_type']:52} {row['n']:6} events, {row['people']:5} people")
     return 0
 
 
@@ -603,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit.add_argument("--person", help="trail / replay: one person")
     audit.add_argument("--as-of", help="replay: the time to rebuild the views as of")
+    audit.add_argument("--since", help="replay: also report what changed from this time")
     audit.add_argument(
         "--only", action="append", help="replay: rebuild only this view (repeatable)"
     )

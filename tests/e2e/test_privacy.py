@@ -190,8 +190,12 @@ def test_a_forgotten_person_is_unreadable_everywhere_and_the_rest_holds(
         person,
         "--only",
         "liaison",
+        "--since",
+        consented_at.isoformat(),
     )
-    assert later.returncode == 0 and person not in later.stdout
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert f"{person} under consent" not in later.stdout
+    assert "org.lead.consent.revoked.v1" in later.stdout  # what changed in between
 
     metrics = ["referrals-by-pathway-and-month", "time-to-intake", "contacts-per-participant-month"]
 

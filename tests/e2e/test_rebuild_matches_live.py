@@ -11,7 +11,6 @@ from psycopg import sql
 
 from infra.bootstrap import Container
 from infra.read_side import projection_status
-from infra.rebuild import Rebuilder
 from projections.base import Projection, schema_of
 from services.demo import seed_site
 from tests.e2e.conftest import Backend
@@ -62,9 +61,7 @@ def test_every_projection_rebuilt_from_offset_zero_equals_the_live_one(
     for projection in container.projections:
         live = snapshot(settings.dsn, projection)
         assert any(live.values()), f"{projection.name} has no rows"
-        Rebuilder(
-            dsn=settings.dsn, bootstrap_servers=settings.bootstrap_servers, projection=projection
-        ).run()
+        container.rebuilder(projection).run()
         rebuilt = snapshot(settings.dsn, projection)
         for table, rows in live.items():
             if rebuilt[table] != rows:

@@ -17,7 +17,6 @@ from events.case import CaseOpened, CaseOrigin, ChargingDecisionRecorded
 from events.participant import CaseloadOpened, ContactRecorded
 from events.referral import IntakeCompleted, IntakeDeadlineLapsed, ReferralReceived
 from infra.bootstrap import Container
-from infra.rebuild import Rebuilder
 from projections import agenda as aq
 from projections import caseloads as cq
 from projections import evaluation as ev
@@ -35,11 +34,7 @@ def seeded(container: Container) -> list[DomainEvent]:
     drain(container)
     for projection in container.projections:
         if projection.name != "referrals":
-            Rebuilder(
-                dsn=container.settings.dsn,
-                bootstrap_servers=container.settings.bootstrap_servers,
-                projection=projection,
-            ).run()
+            container.rebuilder(projection).run()
     app = container.application
     return [
         app.mapper.to_domain_event(n)  # type: ignore[misc]
