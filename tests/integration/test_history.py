@@ -142,8 +142,8 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
     published = f"history-copy-{uuid.uuid4().hex[:8]}"
     make_topic(settings, published)
     relay = OutboxRelay(
-        container.application.recorder,
-        container.application.mapper,
+        container.sealed_application.recorder,  # as `lead relay` does: never opens
+        container.sealed_application.mapper,
         make_producer(settings.bootstrap_servers),
         RelayPosition(settings.dsn, name=published),
         source=container.source,
