@@ -52,6 +52,19 @@ SUBSCRIBABLE = ("referrals", "queue", "caseloads", "agenda")
 
 
 class ReceiptOut(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": "5b0c1f7e-3b0e-4a8c-9e7d-5a1b2c3d4e5f",
+                    "person_id": "9a7e2c4b-1d3f-4e5a-8b6c-7d8e9f0a1b2c",
+                    "position": 4812,
+                    "version": 3,
+                    "warnings": ["caseload of cm.ortiz is above the warning level (21 of 20)"],
+                }
+            ]
+        }
+    }
     id: UUID
     person_id: UUID | None
     position: int = Field(description="Store position reached; pass as min_position to read it")
@@ -60,6 +73,11 @@ class ReceiptOut(BaseModel):
 
 
 class DisclosureAnswer(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"allowed": True, "consent_id": "0d9f6c1a-2b3c-4d5e-8f90-1a2b3c4d5e6f"}]
+        }
+    }
     allowed: bool
     consent_id: UUID | None
 
@@ -77,6 +95,17 @@ class NewPrincipal(BaseModel):
 
 
 class IssuedToken(BaseModel):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "id": "3c2f6e7d-9b10-5f0c-8a52-1d7e4b8e9a51",
+                    "name": "officer.reyes",
+                    "token": "lead.PAxvfh0eS5aRUS8vbn2bEA.<secret shown once>",
+                }
+            ]
+        }
+    }
     id: UUID
     name: str
     token: str = Field(description="Shown once: only its hash is kept")
