@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test test-unit lint format infra-up infra-down infra-status clean
+.PHONY: install run test test-unit bench lint format infra-up infra-down infra-status clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -26,6 +26,9 @@ run: install
 # every test layer against them, and stops them again.
 test: install
 	$(BIN)/pytest --durations=12
+
+bench: install
+	$(BIN)/lead bench
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -526,6 +526,34 @@ def describe(finding: Any) -> str:
     return f"{finding.kind.upper()} at position {finding.position}: {finding.detail}"
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from infra import bench, stack
+    from infra.bootstrap import Container
+    from infra.settings import PROJECT_ROOT, Settings
+
+    names = args.names or list(bench.BENCHMARKS)
+    unknown = [n for n in names if n not in bench.BENCHMARKS]
+    if unknown:
+        print(f"error: no benchmark {unknown}; known: {list(bench.BENCHMARKS)}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    state = stack.up(settings)
+    try:
+        container = Container(settings)
+        container.prepare()
+        from infra.supervisor import adopt_example_policy
+
+        adopt_example_policy(Container(settings))
+        out = None if args.no_write else PROJECT_ROOT / "bench" / "results.json"
+        summaries = bench.run(container, names, events=args.events, rounds=args.rounds, out=out)
+        print(bench.table(summaries))
+        if out is not None:
+            print(f"wrote {out.relative_to(PROJECT_ROOT)}")
+    finally:
+        stack.down(settings, state)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from infra.settings import Settings
     from infra.supervisor import run
@@ -627,6 +655,16 @@ def build_parser() -> argparse.ArgumentParser:
     priv.add_argument("--person", help="with forget: the person id")
     priv.add_argument("--reason", help="with forget: why (recorded)")
     priv.add_argument("--operator-org", default="LEAD", help="your organisation (recorded)")
+    bench = add(
+        "bench",
+        cmd_bench,
+        "measure the backend against raw PostgreSQL and Kafka baselines "
+        "(writes bench/results.json)",
+    )
+    bench.add_argument("names", nargs="*", help="which (default: all)")
+    bench.add_argument("--events", type=int, default=20_000, help="events per round")
+    bench.add_argument("--rounds", type=int, default=3)
+    bench.add_argument("--no-write", action="store_true", help="do not write bench/results.json")
     run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     run.add_argument(
         "--demo",

@@ -1,0 +1,31 @@
+"""A short smoke run of each benchmark: it runs on the real stack and reports figures.
+Speed is never asserted here (shared, noisy machines): `make bench` measures it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra import bench
+from infra.bootstrap import Container
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_benchmark_runs_and_reports_backend_baseline_and_ratio(
+    container: Container, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.json"
+    summaries = bench.run(container, list(bench.BENCHMARKS), events=60, rounds=1, out=out)
+    assert {s["name"].split(",")[0] for s in summaries} == set(bench.BENCHMARKS)
+    for s in summaries:
+        assert s["backend"]["median"] > 0 and s["baseline"]["median"] > 0
+        assert s["ratio"]["median"] == pytest.approx(
+            s["backend"]["median"] / s["baseline"]["median"]
+        )
+    written = json.loads(out.read_text())
+    assert written["parameters"]["events"] == 60
+    assert written["machine"]["postgresql"]
+    assert "ratio" in bench.table(summaries)
