@@ -12,6 +12,9 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from aggregates.referral import Referral
@@ -30,6 +33,7 @@ from events.envelope import envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
 from infra.relay import OutboxRelay, RelayPosition, make_producer
+from infra.settings import PROJECT_ROOT
 
 OFFICER = Actor(principal="bench.officer", role=Role.OFFICER, organisation="Bench PD")
 
@@ -40,7 +44,8 @@ class Figure:
     unit: str
     backend: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
-    goal: float | None = None  # minimum ratio backend / baseline
+    goal: float | None = None  # the ratio backend / baseline to reach
+    better: str = "higher"  # "lower" for latencies: the goal is then a maximum
 
     @property
     def ratios(self) -> list[float]:
@@ -61,11 +66,12 @@ class Figure:
             "baseline": spread(self.baseline),
             "ratio": spread(self.ratios),
             "goal": self.goal,
+            "better": self.better,
             "rounds": len(self.backend),
         }
 
 
-def rate(count: int, work: Callable[[], None]) -> float:
+def rate(count: int, work: Callable[[], object]) -> float:
     started = time.perf_counter()
     work()
     return count / max(time.perf_counter() - started, 1e-9)
@@ -208,9 +214,238 @@ def bench_relay(container: Any, events: int, rounds: int) -> list[Figure]:
     return [figure]
 
 
+def _lag(container: Any) -> int:
+    from infra.health import Health
+    from infra.read_side import end_offsets
+
+    settings = container.settings
+    ends = {p: e for p, (_, e) in end_offsets(settings.bootstrap_servers).items()}
+    with psycopg.connect(settings.dsn) as conn:
+        rows = conn.execute(
+            'SELECT projection, partition, "offset" FROM projection_positions WHERE topic = %s',
+            (EVENTS,),
+        ).fetchall()
+    names = [p.name for p in container.projections]
+    applied: dict[str, dict[int, int]] = {n: {} for n in names}
+    for name, partition, offset in rows:
+        if name in applied:
+            applied[name][int(partition)] = int(offset)
+    _ = Health  # the same arithmetic as /readyz and /metrics
+    return max(
+        sum(max(0, end - (done.get(p, -1) + 1)) for p, end in ends.items())
+        for done in applied.values()
+    )
+
+
+def _spawn(name: str, settings: Any) -> subprocess.Popen[bytes]:
+    log = settings.data_dir / "logs" / f"bench-{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", name],
+            env={**os.environ, **settings.environ()},
+            cwd=PROJECT_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _publish_pending(container: Any) -> None:
+    relay = container.relay()
+    try:
+        while relay.run_once():
+            pass
+    finally:
+        relay.producer.close()
+
+
+def _bare_consume(bootstrap: str, starts: dict[int, int], ends: dict[int, int]) -> int:
+    """A bare consumer reading partitions from `starts` up to `ends`, discarding."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        parts = [TopicPartition(EVENTS, p) for p in ends]
+        consumer.assign(parts)
+        for tp in parts:
+            consumer.seek(tp, starts.get(tp.partition, 0))
+        count = 0
+        remaining = {tp for tp in parts if consumer.position(tp) < ends[tp.partition]}
+        while remaining:
+            for tp, records in consumer.poll(timeout_ms=500, max_records=5000).items():
+                count += sum(1 for r in records if r.offset < ends[tp.partition])
+            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp.partition]}
+        return count
+    finally:
+        consumer.close()
+
+
+def bench_project(container: Any, events: int, rounds: int) -> list[Figure]:
+    """The faust agents applying a backlog to every view, against a bare consumer reading
+    the same messages and discarding them."""
+    from infra.read_side import end_offsets
+
+    settings = container.settings
+    figure = Figure("project, topic -> every view", "events/s", goal=0.5)
+    policy = container.application.policy_in_force(datetime.now(UTC).date())
+    worker = _spawn("consumers", settings)  # catch up with whatever is there first
+    try:
+        _publish_pending(container)
+        _wait(lambda: _lag(container) == 0, 600)
+    finally:
+        _stop(worker)
+    for _ in range(rounds):
+        with psycopg.connect(settings.dsn) as conn:
+            row = conn.execute(
+                'SELECT partition, min("offset") FROM projection_positions WHERE topic = %s '
+                "GROUP BY partition",
+                (EVENTS,),
+            ).fetchall()
+        starts = {int(p): int(o) + 1 for p, o in row}
+        container.application.save(*referrals(policy, max(events // 2, 1)))
+        _publish_pending(container)
+        ends = {p: e for p, (_, e) in end_offsets(settings.bootstrap_servers).items()}
+        backlog = _lag(container)
+        worker = _spawn("consumers", settings)
+        try:
+            _wait(functools.partial(_below, container, backlog), 120)  # the worker started
+            started, remaining = time.perf_counter(), _lag(container)
+            _wait(lambda: _lag(container) == 0, 600)
+            figure.backend.append(remaining / max(time.perf_counter() - started, 1e-9))
+        finally:
+            _stop(worker)
+        figure.baseline.append(
+            rate(
+                sum(ends[p] - starts.get(p, 0) for p in ends),
+                functools.partial(_bare_consume, settings.bootstrap_servers, starts, ends),
+            )
+        )
+    return [figure]
+
+
+def _below(container: Any, backlog: int) -> bool:
+    return _lag(container) < backlog
+
+
+def _wait(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark step did not finish within {timeout}s")
+        time.sleep(0.02)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    from infra.processes import terminate
+
+    terminate(proc.pid, timeout=20)
+    proc.wait()
+
+
+def _poll(dsn: str, accepted: dict[str, float], seen: dict[str, float], done: Any) -> None:
+    """Notes when each accepted referral first shows in the view (until all have)."""
+    deadline = None
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while not done.is_set() or len(seen) < len(accepted):
+            if done.is_set():
+                deadline = deadline or time.monotonic() + 60
+                if time.monotonic() > deadline:
+                    return
+            pending = [k for k in list(accepted) if k not in seen]
+            if pending:
+                for (rid,) in conn.execute(
+                    "SELECT referral_id::text FROM proj_referrals.referrals "
+                    "WHERE referral_id = ANY(%s::uuid[])",
+                    (pending,),
+                ).fetchall():
+                    seen.setdefault(rid, time.perf_counter())
+            time.sleep(0.002)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_latency(container: Any, events: int, rounds: int) -> list[Figure]:
+    """Command accepted -> row visible in the referrals view, at 200 commands/s, against a
+    bare producer -> consumer round trip at the same rate."""
+    settings = container.settings
+    p50 = Figure("latency p50, command -> view", "ms", goal=10.0, better="lower")
+    p99 = Figure("latency p99, command -> view", "ms", goal=10.0, better="lower")
+    policy = container.application.policy_in_force(datetime.now(UTC).date())
+    count = max(events // 2, 20)
+    procs = [_spawn("relay", settings), _spawn("consumers", settings)]
+    try:
+        _wait(lambda: _lag(container) == 0, 600)
+        for _ in range(rounds):
+            accepted: dict[str, float] = {}
+            seen: dict[str, float] = {}
+            done = threading.Event()
+
+            poller = threading.Thread(
+                target=_poll, args=(settings.dsn, accepted, seen, done), daemon=True
+            )
+            poller.start()
+            start = time.perf_counter()
+            for i, referral in enumerate(referrals(policy, count)):
+                time.sleep(max(0.0, start + i / 200 - time.perf_counter()))
+                container.application.save(referral)
+                accepted[str(referral.id)] = time.perf_counter()
+            done.set()
+            poller.join(timeout=120)
+            lat = [1000 * (seen[k] - accepted[k]) for k in accepted if k in seen]
+            p50.backend.append(percentile(lat, 0.5))
+            p99.backend.append(percentile(lat, 0.99))
+            raw = _raw_round_trip(settings, count)
+            p50.baseline.append(percentile(raw, 0.5))
+            p99.baseline.append(percentile(raw, 0.99))
+    finally:
+        for proc in procs:
+            _stop(proc)
+    return [p50, p99]
+
+
+def _raw_round_trip(settings: Any, count: int) -> list[float]:
+    topic = _topic(settings.bootstrap_servers, settings.topic_partitions)
+    consumer = KafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    consumer.poll(timeout_ms=1000)  # assigned before the first message
+    consumer.seek_to_end()
+    received: list[float] = []
+    sent: dict[bytes, float] = {}
+    done = threading.Event()
+
+    def consume() -> None:
+        while not done.is_set() or len(received) < len(sent):
+            for records in consumer.poll(timeout_ms=100).values():
+                for r in records:
+                    if r.value in sent:
+                        received.append(1000 * (time.perf_counter() - sent[r.value]))
+            if done.is_set() and time.perf_counter() - last[0] > 30:
+                return
+
+    last = [time.perf_counter()]
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    producer: KafkaProducer = make_producer(settings.bootstrap_servers)
+    start = time.perf_counter()
+    for i in range(count):
+        time.sleep(max(0.0, start + i / 200 - time.perf_counter()))
+        value = uuid.uuid4().bytes
+        sent[value] = time.perf_counter()
+        producer.send(topic, value=value).get(timeout=30)
+    last[0] = time.perf_counter()
+    done.set()
+    reader.join(timeout=60)
+    producer.close()
+    consumer.close()
+    return received
+
+
 BENCHMARKS: dict[str, Callable[[Any, int, int], list[Figure]]] = {
     "append": bench_append,
     "relay": bench_relay,
+    "project": bench_project,
+    "latency": bench_latency,
 }
 
 
@@ -258,9 +493,11 @@ def table(summaries: list[dict[str, Any]]) -> str:
     ]
     for s in summaries:
         ratio = s["ratio"]
-        goal = f">={s['goal']}" if s["goal"] is not None else ""
+        sign = "<=" if s.get("better") == "lower" else ">="
+        goal = f"{sign}{s['goal']}" if s["goal"] is not None else ""
         lines.append(
-            f"{s['name']:34} {s['backend']['median']:>10.0f}/s {s['baseline']['median']:>10.0f}/s "
+            f"{s['name']:34} {s['backend']['median']:>10.1f}{s['unit'][:2]:2} "
+            f"{s['baseline']['median']:>10.1f}{s['unit'][:2]:2} "
             f"{ratio['median']:>7.2f} {ratio['min']:>6.2f}-{ratio['max']:<6.2f} {goal:>6}"
         )
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -111,6 +112,16 @@ class Settings(BaseSettings):
         if not url.password:
             return self.dsn
         return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+
+    def environ(self) -> dict[str, str]:
+        """These settings as LEAD_* variables, for a child process to read the same ones."""
+        found = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            text = value if isinstance(value, str) else json.dumps(value)
+            found[f"LEAD_{name.upper()}"] = text
+        return found
 
     def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
         """The explicit `env` for eventsourcing applications, derived from the DSN."""

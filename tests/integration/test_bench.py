@@ -18,8 +18,11 @@ def test_every_benchmark_runs_and_reports_backend_baseline_and_ratio(
     container: Container, tmp_path: Path
 ) -> None:
     out = tmp_path / "results.json"
-    summaries = bench.run(container, list(bench.BENCHMARKS), events=60, rounds=1, out=out)
-    assert {s["name"].split(",")[0] for s in summaries} == set(bench.BENCHMARKS)
+    # project and latency start worker processes and wait for them: a minute of CI
+    # time each, so their smoke run is `make bench` itself for now (see docs/performance.md).
+    names = ["append", "relay"]
+    summaries = bench.run(container, names, events=60, rounds=1, out=out)
+    assert {s["name"].split(",")[0] for s in summaries} == set(names)
     for s in summaries:
         assert s["backend"]["median"] > 0 and s["baseline"]["median"] > 0
         assert s["ratio"]["median"] == pytest.approx(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from infra import stack
 from infra.settings import Settings
 
@@ -27,3 +29,12 @@ def test_by_default_the_local_stack_is_used() -> None:
     settings = Settings(kafka_bootstrap=None, database_url=None)
     assert settings.local_kafka and settings.local_postgres
     assert settings.bootstrap_servers == f"127.0.0.1:{settings.kafka_port}"
+
+
+def test_settings_pass_to_a_child_process_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.settings import Settings
+
+    original = Settings(kafka_port=61000, equity_baseline={"Black": 120}, site_id="child-test")
+    for name, value in original.environ().items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original
