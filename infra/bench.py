@@ -215,26 +215,12 @@ def bench_relay(container: Any, events: int, rounds: int) -> list[Figure]:
 
 
 def _lag(container: Any) -> int:
-    from infra.health import Health
-    from infra.read_side import end_offsets
+    """Messages the furthest-behind view has yet to apply (as `lead projections status`)."""
+    from infra.read_side import projection_status
 
     settings = container.settings
-    ends = {p: e for p, (_, e) in end_offsets(settings.bootstrap_servers).items()}
-    with psycopg.connect(settings.dsn) as conn:
-        rows = conn.execute(
-            'SELECT projection, partition, "offset" FROM projection_positions WHERE topic = %s',
-            (EVENTS,),
-        ).fetchall()
-    names = [p.name for p in container.projections]
-    applied: dict[str, dict[int, int]] = {n: {} for n in names}
-    for name, partition, offset in rows:
-        if name in applied:
-            applied[name][int(partition)] = int(offset)
-    _ = Health  # the same arithmetic as /readyz and /metrics
-    return max(
-        sum(max(0, end - (done.get(p, -1) + 1)) for p, end in ends.items())
-        for done in applied.values()
-    )
+    statuses = projection_status(settings.dsn, settings.bootstrap_servers, container.projections)
+    return max(s.lag for s in statuses)
 
 
 def _spawn(name: str, settings: Any) -> subprocess.Popen[bytes]:

@@ -8,9 +8,7 @@ answers `lead audit verify|checkpoint|export`.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -72,20 +70,6 @@ def install_chain(conn: psycopg.Connection[Any], events_table: str) -> None:
         conn.execute(sql.SQL(CHAIN_SQL.format(events_table=table)))
         conn.execute(sql.SQL(CHAIN_BACKFILL_SQL.format(events_table=table)))
         conn.execute(CHECKPOINTS_DDL)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    store: Finding | None
-    topic: Finding | None
-    checkpoints: Finding | None
-    events: int
-    topic_messages: int
-    checkpoints_checked: int
-
-    @property
-    def intact(self) -> bool:
-        return self.store is None and self.topic is None and self.checkpoints is None
 
 
 class History:
@@ -304,7 +288,3 @@ def export_slice(
     checkpoint = history.checkpoint(position=events[-1].position)
     count = write_slice(path, history.site, events, start_hash, checkpoint)
     return count, checkpoint
-
-
-def checkpoint_json(checkpoint: Checkpoint) -> str:
-    return json.dumps(checkpoint.to_json(), sort_keys=True)

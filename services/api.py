@@ -36,7 +36,7 @@ from projections import caseloads as caseload_queries
 from projections import evaluation
 from projections import queue as queue_queries
 from projections import referrals as referral_queries
-from services import access, reads
+from services import access, reads, subscriptions
 from services import commands as c
 from services.application import LeadApplication, Receipt
 from services.errors import NotFoundError
@@ -755,8 +755,6 @@ def create_api(
         start: str = Query("beginning", pattern="^(beginning|now)$"),
         pathway: Pathway | None = None,
     ) -> Any:
-        from services import subscriptions
-
         if projection not in SUBSCRIBABLE or opts.bootstrap_servers is None:
             raise HTTPException(404, f"no subscription {projection!r}; known: {SUBSCRIBABLE}")
         staff = access.sees_all_referrals(actor)

@@ -375,6 +375,8 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     from datetime import date
     from uuid import UUID
 
+    import psycopg
+
     from events.privacy import ErasureGround
     from infra.bootstrap import Container
     from services.privacy import Privacy
@@ -403,7 +405,7 @@ def cmd_privacy(args: argparse.Namespace) -> int:
     if days is None:
         print("no retention period set (LEAD_RETENTION_DAYS_AFTER_EXIT): nothing to do")
         return 0
-    with psycopg_connect(container.settings.dsn) as conn:
+    with psycopg.connect(container.settings.dsn) as conn:
         people = [
             r[0]
             for r in conn.execute(
@@ -420,12 +422,6 @@ def cmd_privacy(args: argparse.Namespace) -> int:
         )
     print(f"forgot {len(due)} people exited more than {days} days ago")
     return 0
-
-
-def psycopg_connect(dsn: str) -> Any:
-    import psycopg
-
-    return psycopg.connect(dsn)
 
 
 def audit_trail(container: Any, args: argparse.Namespace) -> int:

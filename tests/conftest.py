@@ -10,6 +10,8 @@ servers instead.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -42,6 +44,19 @@ def make_test_settings(**overrides: str) -> Settings:
 
 def subprocess_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, **TEST_ENV, **overrides}
+
+
+def run_lead(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`lead ARGS...` against the test stack, as an operator would type it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,10 @@ CAST: dict[str, tuple[Role, str]] = {
 """name -> (role, organisation); the organisations match the test policy and settings."""
 
 
+ONE_PER_ROLE: dict[Role, str] = {role: name for name, (role, _) in reversed(list(CAST.items()))}
+"""For each role, the first principal of the cast who has it."""
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 

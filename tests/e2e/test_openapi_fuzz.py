@@ -19,11 +19,9 @@ from schemathesis.checks import not_a_server_error
 
 from services import access
 from tests.e2e.conftest import Backend
-from tests.principals import CAST
+from tests.principals import ONE_PER_ROLE
 
 pytestmark = pytest.mark.e2e
-
-ROLE_PERSON = {role: name for name, (role, _) in reversed(list(CAST.items()))}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def token_for(method: str, path: str, people: dict[str, dict[str, str]]) -> dict
     if rule.public:
         return {}
     role = next(r for r in access.PEOPLE_ROLES if rule.allows(r))
-    return people[ROLE_PERSON[role]]
+    return people[ONE_PER_ROLE[role]]
 
 
 @schema.parametrize()

@@ -5,7 +5,6 @@ an auditor replays the prosecutor's view as it stood before a revocation."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,8 +15,7 @@ import pytest
 from kafka import KafkaConsumer
 from psycopg import sql
 
-from infra.settings import PROJECT_ROOT
-from tests.conftest import subprocess_env
+from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
 from tests.kafka_reader import read_all
 from tests.processes import wait_until
@@ -32,15 +30,7 @@ SECRETS = (GIVEN, FAMILY, NOTE, GOAL)
 
 
 def lead(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_lead(*args, timeout=600)
 
 
 def tables_holding(dsn: str, text: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import uuid
 from typing import Any
@@ -14,8 +13,7 @@ import pytest
 from kafka import KafkaProducer
 
 from events.topics import EVENTS
-from infra.settings import PROJECT_ROOT
-from tests.conftest import subprocess_env
+from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
 from tests.processes import wait_until
@@ -24,15 +22,7 @@ pytestmark = pytest.mark.e2e
 
 
 def lead(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_lead(*args, timeout=300)
 
 
 def projected(dsn: str, tag: str) -> set[str]:

@@ -3,29 +3,20 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from infra.settings import PROJECT_ROOT, Settings
-from tests.conftest import subprocess_env
+from infra.settings import Settings
+from tests.conftest import run_lead
 from tests.factories import POLICY_TERMS
 
 pytestmark = pytest.mark.integration
 
 
 def lead(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_lead(*args, timeout=120)
 
 
 def test_policy_adopt_from_a_file_and_show(settings: Settings, tmp_path: Path) -> None:
