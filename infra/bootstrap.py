@@ -217,6 +217,7 @@ class Container:
         from infra.idempotency_store import PostgresIdempotencyStore
         from services.api import ApiOptions, create_api
         from services.idempotency import IdempotencyMiddleware
+        from services.limits import BodyLimits
         from services.principals import Principals
         from services.telemetry import Gauges, Telemetry, install
 
@@ -264,6 +265,12 @@ class Container:
             IdempotencyMiddleware,
             store=PostgresIdempotencyStore(pool),
             now=lambda: datetime.now(UTC),
+        )
+        # Outside idempotency: a refused body claims no Idempotency-Key and is read once.
+        api.add_middleware(
+            BodyLimits,
+            max_body_bytes=self.settings.max_body_bytes,
+            max_json_depth=self.settings.max_json_depth,
         )
         install(
             api,

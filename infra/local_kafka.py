@@ -1,33 +1,72 @@
-"""A single-node Apache Kafka (KRaft, broker + controller) on 127.0.0.1.
+"""One local Apache Kafka node (KRaft, broker + controller) on 127.0.0.1.
 
 The broker's jars come from Maven Central through ``infra/kafka/pom.xml`` and are
 cached in the data folder; the storage is formatted on first use.
+
+With ``Settings.kafka_brokers`` = N the nodes 0..N-1 are the static voters of one
+controller quorum (``infra/kafka_cluster.py`` runs them together). Node i has
+``node.id`` i+1, listens on ``kafka_port + 2i`` for clients and on
+``kafka_controller_port + 2i`` for the quorum, and keeps its files in
+``<data_dir>/kafka`` (node 0: where the single broker always kept them) or in
+``<data_dir>/kafka/node-<i>``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
-from infra.processes import StartupError, port_open, read_pid, spawn, terminate, wait_for_port
+from infra.processes import (
+    StartupError,
+    pid_alive,
+    port_open,
+    read_pid,
+    spawn,
+    terminate,
+    wait_for_port,
+)
 from infra.settings import Settings
 
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
+QUORUM_FILE = "quorum-size"
+"""In node 0's folder: how many voters the storage was formatted for (absent: 1)."""
+
+
+def kafka_home(settings: Settings) -> Path:
+    return settings.data_dir / "kafka"
+
+
+def formatted_quorum(settings: Settings) -> int | None:
+    """How many nodes the local storage was formatted for; None when it is not formatted."""
+    home = kafka_home(settings)
+    if not (home / "data" / "meta.properties").exists():
+        return None
+    try:
+        return int((home / QUORUM_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 1  # formatted before there could be more than one node
 
 
 class LocalKafka:
-    """Fetches, formats, starts and stops the local broker."""
+    """Fetches, formats, starts and stops one local node."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: int = 0) -> None:
+        if not 0 <= node < settings.kafka_brokers:
+            raise ValueError(f"no node {node} among {settings.kafka_brokers}")
         self.settings = settings
-        self.home = settings.data_dir / "kafka"
+        self.node = node
+        self.node_id = node + 1
+        self.home = kafka_home(settings) if node == 0 else kafka_home(settings) / f"node-{node}"
         self.lib = settings.cache_dir / "kafka-lib"
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.pid_file = self.home / "kafka.pid"
-        self.port = settings.kafka_port
+        self.port, self.controller_port = settings.kafka_node_ports(node)
 
     # -- jars -------------------------------------------------------------
     def fetched(self) -> bool:
@@ -81,25 +120,41 @@ class LocalKafka:
         return self.home / "server.properties"
 
     def write_config(self) -> None:
-        controller = self.settings.kafka_controller_port
+        nodes = self.settings.kafka_brokers
+        replicas = min(nodes, 3)  # of the broker's own topics (offsets, transactions)
+        min_isr = 2 if nodes >= 3 else 1
+        voters = ",".join(
+            f"{i + 1}@127.0.0.1:{self.settings.kafka_node_ports(i)[1]}" for i in range(nodes)
+        )
+        controller = self.controller_port
+        several = (
+            [
+                f"share.coordinator.state.topic.min.isr={min_isr}",
+                f"default.replication.factor={replicas}",
+                f"min.insync.replicas={min_isr}",  # topics without their own, e.g. offsets
+            ]
+            if nodes > 1
+            else []
+        )
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{controller}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={voters}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.data}",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_isr}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    *several,
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=false",
                     "num.partitions=1",
@@ -111,14 +166,30 @@ class LocalKafka:
     def formatted(self) -> bool:
         return (self.data / "meta.properties").exists()
 
-    def format(self) -> None:
+    def cluster_id(self) -> str | None:
+        """The cluster id this node's storage was formatted with."""
+        try:
+            lines = (self.data / "meta.properties").read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        return None
+
+    def random_cluster_id(self) -> str:
         out = subprocess.run(
             self._java("kafka.tools.StorageTool", "random-uuid"),
             capture_output=True,
             text=True,
             check=True,
         )
-        cluster_id = out.stdout.strip().splitlines()[-1]
+        return out.stdout.strip().splitlines()[-1]
+
+    def format(self, cluster_id: str | None = None) -> None:
+        """Format the storage; every node of a quorum needs the same `cluster_id`."""
+        cluster_id = cluster_id or self.random_cluster_id()
         result = subprocess.run(
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)
@@ -129,6 +200,8 @@ class LocalKafka:
         )
         if result.returncode != 0:
             raise StartupError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
+        if self.node == 0:
+            (self.home / QUORUM_FILE).write_text(f"{self.settings.kafka_brokers}\n")
 
     # -- lifecycle ---------------------------------------------------------
     def pid(self) -> int | None:
@@ -137,13 +210,18 @@ class LocalKafka:
     def running(self) -> bool:
         return port_open("127.0.0.1", self.port)
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, cluster_id: str | None = None) -> None:
         if self.running():
             return
         self.fetch()
+        pid = self.launch(cluster_id)
+        self.wait_ready(pid, timeout)
+
+    def launch(self, cluster_id: str | None = None) -> int:
+        """Configure, format when new, and start the process without waiting for it."""
         self.write_config()
         if not self.formatted():
-            self.format()
+            self.format(cluster_id)
         self.logs.mkdir(parents=True, exist_ok=True)
         cmd = self._java(
             "-Xms256m",
@@ -154,9 +232,12 @@ class LocalKafka:
             "kafka.Kafka",
             str(self.config_file),
         )
-        pid = spawn(cmd, self.logs / "stdout.log", self.pid_file)
+        return spawn(cmd, self.logs / "stdout.log", self.pid_file)
+
+    def wait_ready(self, pid: int | None, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         wait_for_port("127.0.0.1", self.port, timeout, "Kafka", self.logs / "server.log", pid)
-        self._wait_ready(timeout)
+        self._wait_ready(max(deadline - time.monotonic(), 5.0))
 
     def _wait_ready(self, timeout: float) -> None:
         from kafka.admin import KafkaAdminClient
@@ -187,10 +268,20 @@ class LocalKafka:
         self.pid_file.unlink(missing_ok=True)
 
     def kill(self) -> None:
+        """SIGKILL, as a crash or a pulled plug would: no controlled shutdown."""
         pid = self.pid()
         if pid is not None:
-            terminate(pid, 0)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reaps it, when it is our child
+        self.pid_file.unlink(missing_ok=True)
 
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data, ignore_errors=True)
+        if self.node == 0:
+            (self.home / QUORUM_FILE).unlink(missing_ok=True)

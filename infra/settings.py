@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     cache_dir: Path = PROJECT_ROOT / ".lead" / "cache"
     kafka_port: int = 59092
     kafka_controller_port: int = 59093
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="How many local KRaft nodes (each broker and controller) `lead infra up` "
+        "starts: node i listens on kafka_port + 2i and kafka_controller_port + 2i. From 3 "
+        "on, topics default to replication factor 3 and min.insync.replicas 2.",
+    )
     kafka_heap: str = "768m"
     pg_port: int = 55432
 
@@ -68,6 +76,12 @@ class Settings(BaseSettings):
     read_timeout_seconds: float = Field(
         10.0, gt=0, description="How long a read with min_position waits for the view."
     )
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Request bodies larger than this are refused (413)."
+    )
+    max_json_depth: int = Field(
+        32, ge=2, description="JSON bodies nested deeper than this are refused (422)."
+    )
     consumer_group: str = "lead-projections"
     consumer_web_port: int = 6066
 
@@ -97,9 +111,33 @@ class Settings(BaseSettings):
     def local_postgres(self) -> bool:
         return not self.database_url
 
+    @model_validator(mode="after")
+    def _replicated_across_brokers(self) -> Self:
+        if self.kafka_brokers > 1:
+            ports = [p for i in range(self.kafka_brokers) for p in self.kafka_node_ports(i)]
+            if len(set(ports)) != len(ports):
+                raise ValueError(
+                    f"{self.kafka_brokers} local Kafka nodes would share a port (node i "
+                    "uses kafka_port + 2i and kafka_controller_port + 2i)"
+                )
+        if self.kafka_brokers >= 3:  # explicit values are kept
+            if "topic_replication_factor" not in self.model_fields_set:
+                self.topic_replication_factor = 3
+            if "topic_min_insync_replicas" not in self.model_fields_set:
+                self.topic_min_insync_replicas = 2
+        return self
+
+    def kafka_node_ports(self, node: int) -> tuple[int, int]:
+        """(client, controller) ports of local Kafka node `node` (0 = the single broker's)."""
+        return self.kafka_port + 2 * node, self.kafka_controller_port + 2 * node
+
     @property
     def bootstrap_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(
+            f"127.0.0.1:{self.kafka_node_ports(i)[0]}" for i in range(self.kafka_brokers)
+        )
 
     @property
     def dsn(self) -> str:

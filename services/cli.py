@@ -21,12 +21,17 @@ from events.base import Actor, Role
 def cmd_infra(args: argparse.Namespace) -> int:
     from infra import stack
     from infra.bootstrap import Container
-    from infra.local_kafka import LocalKafka
+    from infra.kafka_cluster import LocalKafkaCluster
+    from infra.processes import StartupError
     from infra.settings import Settings
 
-    settings = Settings()
+    settings = Settings() if args.brokers is None else Settings(kafka_brokers=args.brokers)
     if args.action == "up":
-        stack.up(settings)
+        try:
+            stack.up(settings)
+        except StartupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         Container(settings).prepare()
         print("\n".join(stack.status(settings)))
     elif args.action == "down":
@@ -34,7 +39,9 @@ def cmd_infra(args: argparse.Namespace) -> int:
         print("\n".join(stack.status(settings)))
     else:
         print("\n".join(stack.status(settings)))
-    kafka_up = not settings.local_kafka or LocalKafka(settings).running()
+    kafka_up = not settings.local_kafka or any(
+        node.running() for node in LocalKafkaCluster.as_formatted(settings).nodes
+    )
     if args.action != "down" and kafka_up:
         from infra.kafka_admin import describe_topics
 
@@ -571,6 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     infra = add("infra", cmd_infra, "start, stop or show the local Kafka and PostgreSQL")
     infra.add_argument("action", choices=["up", "down", "status"])
+    infra.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 6),
+        metavar="N",
+        help="local Kafka nodes (1-5; sets LEAD_KAFKA_BROKERS for this call); 3 or more "
+        "replicate topics 3 ways with min.insync.replicas 2",
+    )
     add("relay", cmd_relay, "publish stored events to Kafka (the outbox relay)")
     consumers = add("consumers", cmd_consumers, "run the faust workers that feed the projections")
     consumers.add_argument(

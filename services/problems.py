@@ -152,6 +152,12 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
+    def render(self, content: Any) -> bytes:
+        # A problem may echo what was sent, and JSON can carry half a surrogate pair
+        # ("\ud800") that UTF-8 cannot: it goes back as that JSON escape, not as a 500.
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
 
 def problem_response(
     request: Request,
@@ -242,20 +248,28 @@ def accepted(error: Mapping[str, Any]) -> str | None:
     return _BY_TYPE.get(kind)
 
 
+def _showable(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (half a surrogate pair, which a JSON escape
+    can make, in a key say) written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def field_path(loc: Iterable[Any]) -> str:
     """The error's location joined with dots, nothing dropped: "body.person.birth_date"."""
-    return ".".join(str(part) for part in loc)
+    return _showable(".".join(str(part) for part in loc))
 
 
 def field_problem(error: Mapping[str, Any]) -> FieldProblem:
     """One pydantic error as a `FieldProblem`; the input only when given and JSON-safe."""
     values: dict[str, Any] = {
         "field": field_path(error.get("loc", ())),
-        "message": str(error.get("msg", "invalid value")),
+        "message": _showable(str(error.get("msg", "invalid value"))),
     }
     if "input" in error and error.get("type") != "missing":
         with contextlib.suppress(Exception):  # an input we cannot show is left out
-            values["input"] = jsonable_encoder(error["input"])
+            shown = jsonable_encoder(error["input"])
+            json.dumps(shown, ensure_ascii=False).encode("utf-8")  # raises if it cannot be sent
+            values["input"] = shown
     if (what := accepted(error)) is not None:
         values["accepted"] = what
     return FieldProblem(**values)
