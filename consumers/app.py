@@ -126,7 +126,9 @@ def create_app(
             async for batch in stream.noack_take(batch_size, within=batch_wait):
                 for event in batch:
                     try:
-                        outgoing = await asyncio.to_thread(feed.outgoing, event.value)
+                        outgoing = []
+                        if feed.concerns(event.value):  # the consent look-up blocks: a thread
+                            outgoing = await asyncio.to_thread(feed.outgoing, event.value)
                     except (EnvelopeError, UnknownEventTypeError, ValueError) as exc:
                         # Not an event: the projections agent dead-letters it.
                         log.info("prosecution feed skips %s: %s", event.message.offset, exc)
@@ -137,15 +139,7 @@ def create_app(
                     await stream.ack(event)
 
     rows_out = {
-        projection_topic(p.name): app.topic(
-            projection_topic(p.name),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-        )
-        for p in projector.projections
-        if p.name in DASHBOARD_PROJECTIONS
+        projection_topic(p.name) for p in projector.projections if p.name in DASHBOARD_PROJECTIONS
     }
 
     audit = app.topic(
@@ -198,7 +192,8 @@ def create_app(
             await delivery  # on the dead-letter topic before its offset is recorded
         for row in await projector.store(ready, errors):
             if row.topic in rows_out:  # only the projections dashboards may read
-                await rows_out[row.topic].send(key=row.key, value=row.value)
+                # Straight to the producer: faust's topic layer costs more than the write.
+                await app.producer.send(row.topic, row.key, row.value, None, None, None)
 
     async def fill_gaps(
         lane: str,

@@ -16,11 +16,19 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from events.envelope import CloudEvent, Opener, decode, opened
-from events.topics import projection_topic
-from infra.projection_store import Delivered, RowState, apply_batch, record_errors
-from projections.audit import DISCLOSURES_SCHEMA
-from projections.base import Projection, RowChange
+from events.envelope import CloudEvent, Opener, decode_opening
+from events.topics import DASHBOARD_PROJECTIONS, projection_topic
+from infra.projection_store import (
+    Delivered,
+    RowState,
+    Target,
+    apply_batch,
+    apply_targets,
+    primary_keys,
+    record_errors,
+)
+from projections.audit import DISCLOSURES, DISCLOSURES_SCHEMA
+from projections.base import Projection, RowChange, reads_sealed, schema_of
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +81,7 @@ class Projector:
         self.consumer = consumer
         self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
         self.projections = list(projections)
+        self.opens = reads_sealed(self.projections)
         # One connection per agent: agents run concurrently, a connection cannot.
         self._conns: dict[str, psycopg.AsyncConnection[Any]] = {}
         self.applied = 0
@@ -124,15 +133,21 @@ class Projector:
 
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
-        message = opened(CloudEvent.from_json(value), self.opener)
-        event = decode(message)
+        message = CloudEvent.from_json(value)
+        event = decode_opening(message, self.opener, self.opens)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 
     async def store_disclosures(self, batch: Sequence[Delivered]) -> None:
         """Disclosure records from `lead.audit.v1` into the audit trail's schema."""
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> None:
-            await apply_batch(conn, DISCLOSURES_POSITION, batch, schema=DISCLOSURES_SCHEMA)
+            await apply_batch(
+                conn,
+                DISCLOSURES_POSITION,
+                batch,
+                tables=[DISCLOSURES],
+                schema=DISCLOSURES_SCHEMA,
+            )
 
         await self._retrying("disclosures", work)
 
@@ -177,18 +192,32 @@ class Projector:
             for p in self.projections
         }
 
+        targets = [
+            Target(
+                p.name,
+                schema_of(p.name),
+                per_projection[p.name],
+                primary_keys(p.tables),
+                returning=p.name in DASHBOARD_PROJECTIONS,
+            )
+            for p in self.projections
+        ]
+
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
-            messages: list[RowMessage] = []
-            applied = 0
             # One transaction: every projection has the batch, or none has.
             async with conn.transaction():
-                for name, delivered in per_projection.items():
-                    changed: list[RowState] = []
-                    applied += await apply_batch(conn, name, delivered, changed=changed)
-                    messages.extend(self.row_message(name, state) for state in changed)
+                result = await apply_targets(conn, targets)
                 if errors:
                     await record_errors(conn, self.consumer, errors)
-            self.applied += applied
-            return messages
+            self.applied += result.messages
+            # The topics are compacted: a row changed twice in a batch is sent once, as it
+            # stands after the batch.
+            latest: dict[tuple[str, bytes], RowMessage] = {}
+            for name, states in result.changed.items():
+                for state in states:
+                    message = self.row_message(name, state)
+                    latest.pop((message.topic, message.key), None)
+                    latest[(message.topic, message.key)] = message
+            return list(latest.values())
 
         return await self._retrying("projections", work)

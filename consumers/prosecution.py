@@ -34,6 +34,7 @@ from events.participant import (
     ParticipantReengaged,
     StatusChanged,
 )
+from events.registry import parse_type
 from events.topics import AUDIT, PROSECUTION
 
 LEGAL = (
@@ -101,6 +102,13 @@ class ProsecutionFeed:
         self.organisation = recipient_organisation
         self.source = source
         self.clock = clock
+
+    @staticmethod
+    def concerns(value: bytes) -> bool:
+        """Whether the message is a legal or program-status event (read without decoding
+        its data, which most events never need here)."""
+        cls, _ = parse_type(CloudEvent.from_json(value).type)
+        return issubclass(cls, LEGAL + PROGRAM)
 
     def outgoing(self, value: bytes) -> list[Outgoing]:
         """What this message puts on the prosecution and audit topics (maybe nothing)."""

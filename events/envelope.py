@@ -76,6 +76,16 @@ def opened(message: CloudEvent, opener: Opener | None) -> CloudEvent:
     return message.model_copy(update={"data": opener(copy.deepcopy(message.data))})
 
 
+def decode_opening(
+    message: CloudEvent, opener: Opener | None, opens: tuple[type[DomainEvent], ...]
+) -> DomainEvent:
+    """The domain event, with its sealed fields opened only if it is one of `opens`."""
+    event = decode(message)
+    if opener is not None and isinstance(event, opens) and message.data.get("sealed"):
+        event = decode(opened(message, opener))
+    return event
+
+
 def decode(message: CloudEvent) -> DomainEvent:
     """The domain event inside a CloudEvent, upcast to the version this code reads."""
     from events.registry import parse_type

@@ -172,7 +172,7 @@ def bench_relay(container: Any, events: int, rounds: int) -> list[Figure]:
     figure = Figure("relay, store -> lead.events.v1", "events/s", goal=0.8)
     policy = container.application.policy_in_force(datetime.now(UTC).date())
     for _ in range(rounds):
-        container.application.save(*referrals(policy, max(events // 2, 1)))
+        save(container.application, referrals(policy, max(events // 2, 1)), 200)
         topic = _topic(settings.bootstrap_servers, settings.topic_partitions)
         position = RelayPosition(settings.dsn, name=topic)
         start = (sealed.recorder.max_notification_id() or 0) - 2 * max(events // 2, 1)
@@ -287,7 +287,7 @@ def bench_project(container: Any, events: int, rounds: int) -> list[Figure]:
                 (EVENTS,),
             ).fetchall()
         starts = {int(p): int(o) + 1 for p, o in row}
-        container.application.save(*referrals(policy, max(events // 2, 1)))
+        save(container.application, referrals(policy, max(events // 2, 1)), 200)
         _publish_pending(container)
         ends = {p: e for p, (_, e) in end_offsets(settings.bootstrap_servers).items()}
         backlog = _lag(container)
@@ -317,7 +317,7 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"benchmark step did not finish within {timeout}s")
-        time.sleep(0.02)
+        time.sleep(0.2)  # each check reads offsets from Kafka: not too often
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

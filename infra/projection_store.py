@@ -6,9 +6,10 @@ republished event (same aggregate version) is stopped by the row's version guard
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -117,38 +118,78 @@ def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projectio
             create_schema(conn, schema_of(projection.name), projection)
 
 
-def change_statement(change: RowChange, schema: str) -> tuple[sql.Composed, list[Any]]:
-    target = sql.Identifier(schema, change.table)
+def primary_keys(tables: Iterable[Table]) -> dict[str, tuple[str, ...]]:
+    return {table.name: table.primary_key for table in tables}
+
+
+def _ident(*names: str) -> str:
+    return ".".join('"' + name.replace('"', '""') + '"' for name in names)
+
+
+@functools.lru_cache(maxsize=4096)
+def _statement(
+    kind: str,
+    schema: str,
+    table: str,
+    key: tuple[str, ...],
+    values: tuple[str, ...],
+    versioned: bool,
+    returning: bool,
+) -> str:
+    """The SQL of one change shape, rendered once: the same string each time lets
+    psycopg prepare it on the server after a few uses."""
+    target = _ident(schema, table)
+    where = " AND ".join(f"{_ident(k)} = %s" for k in key)
+    if kind == "erase":
+        sets = ", ".join(f"{_ident(k)} = %s" for k in values)
+        text = f"UPDATE {target} SET {sets} WHERE {where}"
+    elif kind == "delete":
+        text = f"DELETE FROM {target} WHERE {where}"
+    elif kind == "update":
+        sets = ", ".join(f"{_ident(k)} = %s" for k in (*values, "version"))
+        text = f"UPDATE {target} SET {sets} WHERE {where} AND version < %s"
+    else:
+        names = (*key, *values, *(("version",) if versioned else ()))
+        updates = [n for n in names if n not in key]
+        text = (
+            f"INSERT INTO {target} AS t ({', '.join(map(_ident, names))}) "
+            f"VALUES ({', '.join(['%s'] * len(names))}) "
+            f"ON CONFLICT ({', '.join(map(_ident, key))}) "
+        )
+        if not updates:
+            text += "DO NOTHING"
+        else:
+            text += "DO UPDATE SET " + ", ".join(
+                f"{_ident(n)} = EXCLUDED.{_ident(n)}" for n in updates
+            )
+            if versioned:
+                text += " WHERE t.version < EXCLUDED.version"
+    return text + (" RETURNING *" if returning else "")
+
+
+def change_statement(
+    change: RowChange, schema: str, *, returning: bool = False
+) -> tuple[str, list[Any]]:
+    """The statement and parameters that apply `change` to its table in `schema`."""
     if isinstance(change, Erase):
-        sets = sql.SQL(", ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.values
+        text = _statement(
+            "erase",
+            schema,
+            change.table,
+            tuple(change.where),
+            tuple(change.values),
+            False,
+            returning,
         )
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.where
-        )
-        return (
-            sql.SQL("UPDATE {} SET {} WHERE {}").format(target, sets, where),
-            [*change.values.values(), *change.where.values()],
-        )
+        return text, [*change.values.values(), *change.where.values()]
     if isinstance(change, Delete):
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
-        )
-        return (
-            sql.SQL("DELETE FROM {} WHERE {}").format(target, where),
-            list(change.key.values()),
-        )
+        text = _statement("delete", schema, change.table, tuple(change.key), (), False, returning)
+        return text, list(change.key.values())
     if isinstance(change, Update):
-        sets = sql.SQL(", ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in [*change.values, "version"]
+        text = _statement(
+            "update", schema, change.table, tuple(change.key), tuple(change.values), True, returning
         )
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
-        )
-        statement = sql.SQL("UPDATE {} SET {} WHERE {} AND version < %s").format(
-            target, sets, where
-        )
-        return statement, [
+        return text, [
             *change.values.values(),
             change.version,
             *change.key.values(),
@@ -156,29 +197,15 @@ def change_statement(change: RowChange, schema: str) -> tuple[sql.Composed, list
         ]
     assert isinstance(change, Upsert)
     row = {**change.key, **change.values}
-    if change.version is not None:
-        row["version"] = change.version
-    names = list(row)
-    updates = [n for n in names if n not in change.key]
-    statement = sql.SQL(
-        "INSERT INTO {t} AS t ({cols}) VALUES ({vals}) ON CONFLICT ({key}) "
-    ).format(
-        t=target,
-        cols=sql.SQL(", ").join(map(sql.Identifier, names)),
-        vals=sql.SQL(", ").join(sql.Placeholder() * len(names)),
-        key=sql.SQL(", ").join(map(sql.Identifier, change.key)),
+    versioned = change.version is not None
+    columns = tuple(n for n in row if n not in change.key)
+    text = _statement(
+        "upsert", schema, change.table, tuple(change.key), columns, versioned, returning
     )
-    if not updates:
-        statement += sql.SQL("DO NOTHING")
-    else:
-        statement += sql.SQL("DO UPDATE SET {}").format(
-            sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates
-            )
-        )
-        if change.version is not None:
-            statement += sql.SQL(" WHERE t.version < EXCLUDED.version")
-    return statement, list(row.values())
+    params = list(row.values())
+    if versioned:
+        params.append(change.version)
+    return text, params
 
 
 @dataclass(frozen=True)
@@ -205,62 +232,150 @@ class Delivered:
     changes: Sequence[RowChange]
 
 
+@dataclass(frozen=True)
+class Target:
+    """One projection's share of a batch: the key its positions are stored under, the
+    schema its tables are in, and whether the rows it changes are wanted back."""
+
+    key: str
+    schema: str
+    batch: Sequence[Delivered]
+    primary_keys: Mapping[str, tuple[str, ...]]  # by table
+    returning: bool = False
+
+
+@dataclass
+class Applied:
+    messages: int = 0  # messages new to their target (not redeliveries)
+    changed: dict[str, list[RowState]] = field(default_factory=dict)  # by target key
+
+
+async def _apply_layer(
+    conn: psycopg.AsyncConnection[Any],
+    target: Target,
+    layer: Sequence[RowChange],
+    changed: list[RowState],
+) -> None:
+    """One layer (see `layers`): each statement shape sent once for all its changes."""
+    groups: dict[str, list[tuple[RowChange, list[Any]]]] = {}
+    for change in layer:
+        text, params = change_statement(change, target.schema, returning=target.returning)
+        groups.setdefault(text, []).append((change, params))
+    for text, group in groups.items():
+        cursor = conn.cursor(row_factory=dict_row)
+        await cursor.executemany(text, [params for _, params in group], returning=target.returning)
+        if not target.returning:
+            continue
+        for i, (change, _) in enumerate(group):
+            if i:
+                cursor.nextset()
+            op = "delete" if isinstance(change, Delete) else "upsert"
+            changed.extend(RowState(change.table, op, row) for row in await cursor.fetchall())
+
+
+def layers(
+    changes: Sequence[RowChange], primary_keys: Mapping[str, tuple[str, ...]]
+) -> list[list[RowChange]]:
+    """The changes in layers that give the same result as applying them in order.
+
+    A change by a table's full primary key touches one row: it only has to come after
+    the earlier changes to that row, so it goes one layer above the last of them.
+    Within a layer every row appears at most once, so its changes can be sent in any
+    order (grouped by statement: one round trip per group instead of per change). A
+    change by other columns (a Delete or Erase matching many rows) is a barrier: a
+    layer of its own, after everything before it and before everything after it.
+    """
+    planned: list[list[RowChange]] = []
+    floor = 0  # the first layer changes after the last barrier may use
+    last: dict[tuple[str, tuple[Any, ...]], int] = {}
+    for change in changes:
+        columns = tuple(change.where if isinstance(change, Erase) else change.key)
+        if isinstance(change, Erase) or set(columns) != set(primary_keys.get(change.table, ())):
+            planned.append([change])
+            floor = len(planned)
+            last.clear()
+            continue
+        row = (change.table, tuple(str(change.key[c]) for c in sorted(columns)))
+        layer = max(floor, last.get(row, -1) + 1)
+        if layer == len(planned):
+            planned.append([])
+        planned[layer].append(change)
+        last[row] = layer
+    return planned
+
+
+async def apply_targets(conn: psycopg.AsyncConnection[Any], targets: Sequence[Target]) -> Applied:
+    """Apply each target's batch and move its positions, all in one transaction.
+
+    Messages at or below the stored offset of their partition were applied before
+    (a redelivery after a crash or rebalance) and are skipped. The changes go in
+    layers, one statement per shape per layer (`layers`), so a batch costs a few
+    round trips, not one per change. A change the version guard stopped changed
+    nothing and returns no row.
+    """
+    result = Applied()
+    targets = [t for t in targets if t.batch]
+    if not targets:
+        return result
+    wanted = sorted(
+        {(t.key, d.topic, d.partition) for t in targets for d in t.batch}
+    )  # one order for every writer: row locks are taken in it
+    async with conn.transaction():
+        # Shared with other writers of these projections, exclusive to a rebuild's swap.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
+            (sorted({lock_key(t.key) for t in targets}),),
+        )
+        cur = await conn.execute(
+            'SELECT p.projection, p.topic, p.partition, p."offset" FROM projection_positions p '
+            "JOIN unnest(%s::text[], %s::text[], %s::int[]) AS w(projection, topic, partition) "
+            "USING (projection, topic, partition) "
+            "ORDER BY p.projection, p.topic, p.partition FOR UPDATE OF p",
+            ([w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]),
+        )
+        stored = {(k, t, int(p)): int(o) for k, t, p, o in await cur.fetchall()}
+        reached = {w: stored.get(w, -1) for w in wanted}
+        for target in targets:
+            new: list[RowChange] = []
+            for delivered in target.batch:
+                where = (target.key, delivered.topic, delivered.partition)
+                if delivered.offset > reached[where]:
+                    new.extend(delivered.changes)
+                    reached[where] = delivered.offset
+                    result.messages += 1
+            for layer in layers(new, target.primary_keys):
+                await _apply_layer(conn, target, layer, result.changed.setdefault(target.key, []))
+        moved = [(*w, o) for w, o in reached.items() if o > stored.get(w, -1)]
+        if moved:
+            await conn.execute(
+                'INSERT INTO projection_positions (projection, topic, partition, "offset") '
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[]) "
+                "ON CONFLICT (projection, topic, partition) "
+                'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
+                tuple([m[i] for m in moved] for i in range(4)),
+            )
+    return result
+
+
 async def apply_batch(
     conn: psycopg.AsyncConnection[Any],
     projection: str,
     batch: Sequence[Delivered],
     *,
+    tables: Iterable[Table] = (),
     schema: str | None = None,
     changed: list[RowState] | None = None,
 ) -> int:
-    """Apply a batch of messages in one transaction; returns how many were new.
+    """Apply one projection's batch (see `apply_targets`); returns how many were new.
 
-    Messages at or below the stored offset of their partition were applied before
-    (a redelivery after a crash or rebalance) and are skipped. When `changed` is
-    given it receives the state of every row the batch really changed (a change the
-    version guard stopped changed nothing), for the compacted projection topics.
-    """
-    if not batch:
-        return 0
-    schema = schema or schema_of(projection)
-    partitions = sorted({(d.topic, d.partition) for d in batch})
-    applied = 0
-    async with conn.transaction():
-        # Shared with other writers of this projection, exclusive to a rebuild's swap.
-        await conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (lock_key(projection),))
-        stored: dict[tuple[str, int], int] = {}
-        for topic, partition in partitions:
-            cur = await conn.execute(
-                'SELECT "offset" FROM projection_positions '
-                "WHERE projection = %s AND topic = %s AND partition = %s FOR UPDATE",
-                (projection, topic, partition),
-            )
-            row = await cur.fetchone()
-            stored[(topic, partition)] = row[0] if row else -1
-        reached = dict(stored)
-        for delivered in batch:
-            where = (delivered.topic, delivered.partition)
-            if delivered.offset <= reached[where]:
-                continue
-            for change in delivered.changes:
-                statement, params = change_statement(change, schema)
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(statement + sql.SQL(" RETURNING *"), params)
-                rows = await cur.fetchall()
-                if changed is not None:
-                    op = "delete" if isinstance(change, Delete) else "upsert"
-                    changed.extend(RowState(change.table, op, row) for row in rows)
-            reached[where] = delivered.offset
-            applied += 1
-        for (topic, partition), offset in reached.items():
-            if offset > stored[(topic, partition)]:
-                await conn.execute(
-                    'INSERT INTO projection_positions (projection, topic, partition, "offset") '
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition) "
-                    'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
-                    (projection, topic, partition, offset),
-                )
-    return applied
+    When `changed` is given it receives the state of every row the batch changed.
+    Without `tables` every change is applied on its own, in order (see `layers`)."""
+    keys = primary_keys(tables)
+    target = Target(projection, schema or schema_of(projection), batch, keys, changed is not None)
+    result = await apply_targets(conn, [target])
+    if changed is not None:
+        changed.extend(result.changed.get(projection, []))
+    return result.messages
 
 
 async def apply_message(

@@ -19,10 +19,10 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from psycopg import sql
 
-from events.envelope import CloudEvent, Opener, decode, opened
+from events.envelope import CloudEvent, Opener, decode_opening
 from events.topics import EVENTS
 from infra.projection_store import Delivered, apply_batch, create_schema, lock_key
-from projections.base import Projection, RowChange, schema_of
+from projections.base import Projection, RowChange, reads_sealed, schema_of
 
 Progress = Callable[[int, int], None]
 
@@ -135,7 +135,11 @@ class Rebuilder:
                     consumer.pause(tp)
             if batch:
                 self.result.applied += await apply_batch(
-                    conn, self.positions_key, batch, schema=self.schema
+                    conn,
+                    self.positions_key,
+                    batch,
+                    tables=self.projection.tables,
+                    schema=self.schema,
                 )
                 self.result.messages += len(batch)
                 if self.progress:
@@ -143,8 +147,8 @@ class Rebuilder:
 
     def _changes(self, value: bytes) -> list[RowChange]:
         try:
-            message = opened(CloudEvent.from_json(value), self.opener)
-            event = decode(message)
+            message = CloudEvent.from_json(value)
+            event = decode_opening(message, self.opener, reads_sealed([self.projection]))
         except Exception:  # the live agent dead-lettered it; a rebuild skips it alike
             self.result.skipped += 1
             return []

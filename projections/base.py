@@ -65,6 +65,13 @@ def schema_of(projection: str) -> str:
     return f"proj_{projection}"
 
 
+def reads_sealed(projections: Sequence[Projection]) -> tuple[type[DomainEvent], ...]:
+    """The event types whose sealed fields these projections read (`reads_sealed`).
+
+    Only those are opened: opening costs a key look-up per event."""
+    return tuple(t for p in projections for t in getattr(p, "reads_sealed", ()))
+
+
 class Projection(Protocol):
     name: str
     tables: Sequence[Table]

@@ -177,6 +177,8 @@ class LiaisonProjection:
 
     name = NAME
     tables: Sequence[Table] = TABLES
+    # The only sealed text a view holds: the rest is decoded without the key look-up.
+    reads_sealed: tuple[type[DomainEvent], ...] = (ProgressSummaryShared,)
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         """The row changes the event implies; every event this view must not show implies none."""
