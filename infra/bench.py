@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,7 @@ class Figure:
     baseline: list[float] = field(default_factory=list)
     goal: float | None = None  # the ratio backend / baseline to reach
     better: str = "higher"  # "lower" for latencies: the goal is then a maximum
+    facts: dict[str, Any] = field(default_factory=dict)  # printed beside it (sizes, memory)
 
     @property
     def ratios(self) -> list[float]:
@@ -68,6 +70,7 @@ class Figure:
             "goal": self.goal,
             "better": self.better,
             "rounds": len(self.backend),
+            "facts": self.facts,
         }
 
 
@@ -427,12 +430,175 @@ def _raw_round_trip(settings: Any, count: int) -> list[float]:
     return received
 
 
+def peak_mb(pid: int | None) -> float | None:
+    """A process's peak resident memory (VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _postmaster(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def history_settings(settings: Any) -> Any:
+    """A stack of its own for the long history, on ports next to the bench stack's."""
+    return settings.model_copy(
+        update={
+            "data_dir": settings.data_dir / "history",
+            "kafka_port": settings.kafka_port + 100,
+            "kafka_controller_port": settings.kafka_controller_port + 100,
+            "kafka_brokers": 1,
+            "pg_port": settings.pg_port + 100,
+            "consumer_group": f"{settings.consumer_group}-history",
+        }
+    )
+
+
+def _query_p99(
+    work: Callable[[psycopg.Connection[Any], Any], object], conn: Any, args: list[Any], n: int
+) -> float:
+    """p99 in milliseconds of `work` over `n` calls cycling through `args`."""
+    took = []
+    for i in range(n):
+        started = time.perf_counter()
+        work(conn, args[i % len(args)])
+        took.append((time.perf_counter() - started) * 1000)
+    return percentile(took, 0.99)
+
+
+def _queries(container: Any, calls: int) -> dict[str, float]:
+    """Caseload and prosecutor-view p99 (ms), as the API runs them, minus HTTP."""
+    from psycopg.rows import dict_row
+
+    from projections import liaison
+    from projections.caseloads import list_caseload
+    from services.demo import LIAISON
+    from services.reads import liaison_case_view
+
+    app = container.application
+    now = datetime.now(UTC)
+    with psycopg.connect(container.settings.dsn, row_factory=dict_row) as conn:
+        managers = [
+            r["case_manager"]
+            for r in conn.execute(
+                "SELECT DISTINCT case_manager FROM proj_caseloads.participants ORDER BY 1"
+            ).fetchall()
+        ]
+        people = liaison.person_ids_with_cases(conn)
+        rnd = random.Random(3)  # noqa: S311  # which rows to ask for, not secrecy
+        managers = rnd.sample(managers, min(50, len(managers)))
+        people = rnd.sample(people, min(50, len(people)))
+        return {
+            "caseload": _query_p99(
+                lambda c, m: list_caseload(c, m, now=now), conn, managers, calls
+            ),
+            "prosecutor view": _query_p99(
+                lambda c, p: liaison_case_view(app, c, LIAISON, p), conn, people, calls
+            ),
+        }
+
+
+def bench_history(container: Any, history: int, rounds: int, names: set[str]) -> list[Figure]:
+    """`rebuild` (every view from offset 0 over `history` events, against the bare
+    consumer reading the same topic) and `scale` (query p99 at 10,000 events of history
+    and at `history`), on a copied demo site in a stack of its own."""
+    from infra import stack
+    from infra.bench_history import History, template
+    from infra.bootstrap import Container
+    from infra.local_kafka import LocalKafka
+    from infra.local_postgres import LocalPostgres
+
+    settings = history_settings(container.settings)
+    small = min(10_000, history)
+    calls = 100 * rounds
+    stack.destroy(settings)
+    stack.up(settings)
+    figures = []
+    try:
+        built = Container(settings)
+        built.prepare()
+        history_of = History(settings, template(settings.site_id))
+        history_of.append(small)
+        built.rebuilder(*built.projections).run()
+        at_small = _queries(built, calls)
+        loaded = history_of.append(history - small)
+        result = built.rebuilder(*built.projections).run()
+        from infra.read_side import end_offsets
+
+        ends = {p: e for p, (_, e) in end_offsets(settings.bootstrap_servers).items()}
+        bare = rate(history, functools.partial(_bare_consume, settings.bootstrap_servers, {}, ends))
+        at_large = _queries(built, calls)
+        facts = _sizes(settings, history)
+        facts.update(
+            {
+                "history_events": history,
+                "rebuild_minutes": round(result.seconds / 60, 1),
+                "load_seconds": round(loaded, 1),
+                "kafka_peak_mb": peak_mb(LocalKafka(settings).pid()),
+                "postmaster_peak_mb": peak_mb(_postmaster(LocalPostgres(settings).pgdata)),
+                "bench_process_peak_mb": peak_mb(os.getpid()),
+            }
+        )
+        if "rebuild" in names:
+            figure = Figure(f"rebuild, {history:,} events", "events/s", goal=0.5, facts=facts)
+            figure.backend.append(history / max(result.seconds, 1e-9))
+            figure.baseline.append(bare)
+            figures.append(figure)
+        if "scale" in names:
+            for query in at_small:
+                figure = Figure(
+                    f"scale, {query} p99 ({history:,} vs {small:,})",
+                    "ms",
+                    goal=1.5,
+                    better="lower",
+                )
+                figure.backend.append(at_large[query])
+                figure.baseline.append(at_small[query])
+                figures.append(figure)
+    finally:
+        stack.destroy(settings)
+    return figures
+
+
+def _sizes(settings: Any, events: int) -> dict[str, Any]:
+    """On-disk bytes per event: the store (events and their chain) and the topic's log."""
+    from infra.local_kafka import LocalKafka
+
+    with psycopg.connect(settings.dsn) as conn:
+        row = conn.execute(
+            "SELECT pg_total_relation_size('lead_events'), pg_total_relation_size('event_chain')"
+        ).fetchone()
+    store, chain = (int(v) for v in row) if row else (0, 0)
+    log = sum(
+        f.stat().st_size
+        for d in LocalKafka(settings).data.glob(f"{EVENTS}-*")
+        for f in d.iterdir()
+        if f.suffix == ".log"
+    )
+    return {
+        "postgres_bytes_per_event": round((store + chain) / events),
+        "postgres_chain_bytes_per_event": round(chain / events),
+        "kafka_bytes_per_event": round(log / events),
+    }
+
+
 BENCHMARKS: dict[str, Callable[[Any, int, int], list[Figure]]] = {
     "append": bench_append,
     "relay": bench_relay,
     "project": bench_project,
     "latency": bench_latency,
 }
+HISTORY = ("rebuild", "scale")
+"""Benchmarks over a long copied history (`bench_history`), run together."""
+NAMES = (*BENCHMARKS, *HISTORY)
 
 
 def machine(container: Any) -> dict[str, Any]:
@@ -449,11 +615,20 @@ def machine(container: Any) -> dict[str, Any]:
 
 
 def run(
-    container: Any, names: list[str], *, events: int, rounds: int, out: Path | None
+    container: Any,
+    names: list[str],
+    *,
+    events: int,
+    rounds: int,
+    out: Path | None,
+    history: int = 1_000_000,
 ) -> list[dict[str, Any]]:
     figures: list[Figure] = []
     for name in names:
-        figures.extend(BENCHMARKS[name](container, events, rounds))
+        if name in BENCHMARKS:
+            figures.extend(BENCHMARKS[name](container, events, rounds))
+    if wanted := {n for n in names if n in HISTORY}:
+        figures.extend(bench_history(container, history, rounds, wanted))
     summaries = [f.summary() for f in figures]
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -461,7 +636,12 @@ def run(
             json.dumps(
                 {
                     "machine": machine(container),
-                    "parameters": {"events": events, "rounds": rounds, "benchmarks": names},
+                    "parameters": {
+                        "events": events,
+                        "history": history,
+                        "rounds": rounds,
+                        "benchmarks": names,
+                    },
                     "figures": summaries,
                     "raw": [asdict(f) for f in figures],
                 },
@@ -486,4 +666,8 @@ def table(summaries: list[dict[str, Any]]) -> str:
             f"{s['baseline']['median']:>10.1f}{s['unit'][:2]:2} "
             f"{ratio['median']:>7.2f} {ratio['min']:>6.2f}-{ratio['max']:<6.2f} {goal:>6}"
         )
+    for s in summaries:
+        if s.get("facts"):
+            facts = ", ".join(f"{k} {v}" for k, v in s["facts"].items())
+            lines.append(f"  {s['name']}: {facts}")
     return "\n".join(lines)

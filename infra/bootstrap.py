@@ -138,15 +138,14 @@ class Container:
 
     def rebuilder(
         self,
-        projection: Projection,
-        *,
+        *projections: Projection,
         as_of: datetime | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> Rebuilder:
         return Rebuilder(
             dsn=self.settings.dsn,
             bootstrap_servers=self.settings.bootstrap_servers,
-            projection=projection,
+            projections=projections,
             as_of=as_of,
             progress=progress,
             opener=self.opener,

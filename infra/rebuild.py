@@ -1,17 +1,18 @@
-"""Rebuilding a projection from offset 0, and building it as it stood at a past time.
+"""Rebuilding projections from offset 0, and building them as they stood at a past time.
 
-A rebuild reads `lead.events.v1` from the beginning into a fresh schema while the
-live agent keeps serving the old one. To swap, it takes the projection's advisory
-lock (the live agent takes the same lock, shared, for every batch), catches up to
-exactly where the live agent got to, and renames the schemas in one transaction:
-queries see the old rows or the new, never a mixture, and nothing is missed.
+A rebuild reads `lead.events.v1` from the beginning, once for all the projections it
+builds, into fresh schemas while the live agent keeps serving the old ones. To swap,
+it takes the projections' advisory locks (the live agent takes the same locks,
+shared, for every batch), catches up to exactly where the live agent got to, and
+renames the schemas in one transaction: queries see the old rows or the new, never a
+mixture, and nothing is missed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,19 +22,36 @@ from psycopg import sql
 
 from events.envelope import CloudEvent, Opener, decode_opening
 from events.topics import EVENTS
-from infra.projection_store import Delivered, apply_batch, create_schema, lock_key
+from infra.projection_store import (
+    Delivered,
+    Target,
+    apply_targets,
+    create_schema,
+    lock_key,
+    primary_keys,
+)
 from projections.base import Projection, RowChange, reads_sealed, schema_of
 
 Progress = Callable[[int, int], None]
+Targets = dict[str, dict[TopicPartition, int]]
+"""Per projection, the offset of each partition to apply up to (not including)."""
 
 
 @dataclass
 class RebuildResult:
-    schema: str
-    messages: int
-    applied: int
-    skipped: int  # messages that are not events this code reads (dead letters)
-    after_as_of: int
+    schemas: dict[str, str]  # projection -> the schema it is in now
+    messages: int = 0
+    applied: int = 0  # messages applied (to at least one projection)
+    skipped: int = 0  # messages that are not events this code reads (dead letters)
+    after_as_of: int = 0
+    seconds: float = 0.0
+    by_projection: dict[str, int] = field(default_factory=dict)  # messages applied
+
+    @property
+    def schema(self) -> str:
+        """The schema of a one-projection rebuild."""
+        (schema,) = self.schemas.values()
+        return schema
 
 
 class Rebuilder:
@@ -42,37 +60,43 @@ class Rebuilder:
         *,
         dsn: str,
         bootstrap_servers: str,
-        projection: Projection,
+        projections: Sequence[Projection],
         as_of: datetime | None = None,
         progress: Progress | None = None,
         batch_size: int = 2000,
         opener: Opener | None = None,
     ) -> None:
+        if not projections:
+            raise ValueError("a rebuild needs at least one projection")
         self.opener = opener
         self.dsn = dsn
         self.bootstrap_servers = bootstrap_servers
-        self.projection = projection
+        self.projections = list(projections)
+        self.opens = reads_sealed(self.projections)
         self.as_of = as_of
         self.progress = progress
         self.batch_size = batch_size
-        live = schema_of(projection.name)
-        if as_of is None:
-            self.schema = f"{live}__next"
-        else:
-            self.schema = f"{live}__asof_{as_of.strftime('%Y%m%dt%H%M%S')}"
-        self.positions_key = self.schema.removeprefix("proj_")
-        self.result = RebuildResult(self.schema, 0, 0, 0, 0)
+        suffix = "__next" if as_of is None else f"__asof_{as_of.strftime('%Y%m%dt%H%M%S')}"
+        self.schemas = {p.name: f"{schema_of(p.name)}{suffix}" for p in self.projections}
+        self.keys = {p.name: primary_keys(p.tables) for p in self.projections}
+        self.result = RebuildResult(dict(self.schemas))
+
+    def positions_key(self, name: str) -> str:
+        return self.schemas[name].removeprefix("proj_")
 
     def run(self) -> RebuildResult:
         return asyncio.run(self._run())
 
     async def _run(self) -> RebuildResult:
-        self._fresh_schema()
+        started = asyncio.get_running_loop().time()
+        self._fresh_schemas()
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
             max_poll_records=self.batch_size,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         try:
             partitions = [
@@ -85,77 +109,97 @@ class Rebuilder:
             end = consumer.end_offsets(partitions)
             total = sum(end[tp] - start[tp] for tp in partitions)
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-                await self._consume_until(consumer, conn, {tp: end[tp] for tp in partitions}, total)
+                targets = {p.name: dict(end) for p in self.projections}
+                await self._consume_until(consumer, conn, targets, total)
                 if self.as_of is None:
                     await self._swap(consumer, conn, partitions, total)
         finally:
             consumer.close()
+        self.result.seconds = asyncio.get_running_loop().time() - started
         return self.result
 
-    def _fresh_schema(self) -> None:
+    def _fresh_schemas(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
-            conn.execute(
-                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
-            )
-            conn.execute(
-                "DELETE FROM projection_positions WHERE projection = %s", (self.positions_key,)
-            )
-            create_schema(conn, self.schema, self.projection)
+            for projection in self.projections:
+                schema = self.schemas[projection.name]
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
+                conn.execute(
+                    "DELETE FROM projection_positions WHERE projection = %s",
+                    (self.positions_key(projection.name),),
+                )
+                create_schema(conn, schema, projection)
 
     async def _consume_until(
         self,
         consumer: KafkaConsumer,
         conn: psycopg.AsyncConnection[Any],
-        targets: dict[TopicPartition, int],
+        targets: Targets,
         total: int,
     ) -> None:
-        """Apply every message below the target offset of each partition, and no further."""
-        for tp, target in targets.items():
+        """Apply, for each projection, every message below its target offset, no further."""
+        furthest = {tp: max(t[tp] for t in targets.values()) for tp in next(iter(targets.values()))}
+        for tp, target in furthest.items():
             if consumer.position(tp) >= target:
                 consumer.pause(tp)
             else:
                 consumer.resume(tp)
-        while remaining := [tp for tp in targets if consumer.position(tp) < targets[tp]]:
-            batch: list[Delivered] = []
+        while remaining := [tp for tp in furthest if consumer.position(tp) < furthest[tp]]:
+            batch: list[tuple[int, TopicPartition, dict[str, list[RowChange]]]] = []
             for tp, records in consumer.poll(timeout_ms=1000).items():
                 for record in records:
-                    if record.offset >= targets[tp]:
+                    if record.offset >= furthest[tp]:
                         consumer.seek(tp, record.offset)  # read it again in a later pass
                         break
-                    batch.append(
-                        Delivered(
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            self._changes(record.value),
-                        )
-                    )
+                    batch.append((record.offset, tp, self._changes(record.value)))
             for tp in remaining:
-                if consumer.position(tp) >= targets[tp]:
+                if consumer.position(tp) >= furthest[tp]:
                     consumer.pause(tp)
             if batch:
-                self.result.applied += await apply_batch(
-                    conn,
-                    self.positions_key,
-                    batch,
-                    tables=self.projection.tables,
-                    schema=self.schema,
-                )
-                self.result.messages += len(batch)
+                await self._apply(conn, batch, targets)
                 if self.progress:
                     self.progress(min(self.result.messages, total), total)
 
-    def _changes(self, value: bytes) -> list[RowChange]:
+    async def _apply(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        batch: list[tuple[int, TopicPartition, dict[str, list[RowChange]]]],
+        targets: Targets,
+    ) -> None:
+        plans = [
+            Target(
+                self.positions_key(p.name),
+                self.schemas[p.name],
+                [
+                    Delivered(tp.topic, tp.partition, offset, changes[p.name])
+                    for offset, tp, changes in batch
+                    if offset < targets[p.name][tp]
+                ],
+                self.keys[p.name],
+            )
+            for p in self.projections
+        ]
+        async with conn.transaction():
+            done = await apply_targets(conn, plans)
+        for plan, projection in zip(plans, self.projections, strict=True):
+            self.result.by_projection[projection.name] = self.result.by_projection.get(
+                projection.name, 0
+            ) + len(plan.batch)
+        self.result.messages += len(batch)
+        self.result.applied += min(done.messages, len(batch))
+
+    def _changes(self, value: bytes) -> dict[str, list[RowChange]]:
         try:
             message = CloudEvent.from_json(value)
-            event = decode_opening(message, self.opener, reads_sealed([self.projection]))
+            event = decode_opening(message, self.opener, self.opens)
         except Exception:  # the live agent dead-lettered it; a rebuild skips it alike
             self.result.skipped += 1
-            return []
+            return {p.name: [] for p in self.projections}
         if self.as_of is not None and event.timestamp > self.as_of:
             self.result.after_as_of += 1
-            return []
-        return self.projection.handle(event, message.position)
+            return {p.name: [] for p in self.projections}
+        return {p.name: p.handle(event, message.position) for p in self.projections}
 
     async def _swap(
         self,
@@ -164,37 +208,47 @@ class Rebuilder:
         partitions: list[TopicPartition],
         total: int,
     ) -> None:
-        name = self.projection.name
-        live = schema_of(name)
-        await conn.execute("SELECT pg_advisory_lock(%s)", (lock_key(name),))
+        names = [p.name for p in self.projections]
+        locks = sorted({lock_key(name) for name in names})
+        for key in locks:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             cur = await conn.execute(
-                'SELECT partition, "offset" FROM projection_positions '
-                "WHERE projection = %s AND topic = %s",
-                (name, EVENTS),
+                'SELECT projection, partition, "offset" FROM projection_positions '
+                "WHERE projection = ANY(%s) AND topic = %s",
+                (names, EVENTS),
             )
-            applied = {int(p): int(o) for p, o in await cur.fetchall()}
-            targets = {tp: applied.get(tp.partition, -1) + 1 for tp in partitions}
+            live: dict[str, dict[int, int]] = {name: {} for name in names}
+            for name, partition, offset in await cur.fetchall():
+                live[name][int(partition)] = int(offset)
+            targets = {
+                name: {tp: live[name].get(tp.partition, -1) + 1 for tp in partitions}
+                for name in names
+            }
             await self._consume_until(consumer, conn, targets, total)
             async with conn.transaction():
-                old = sql.Identifier(f"{live}__old")
-                await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
-                await conn.execute(
-                    sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(live), old)
-                )
-                await conn.execute(
-                    sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
-                        sql.Identifier(self.schema), sql.Identifier(live)
-                    )
-                )
-                await conn.execute(
-                    "DELETE FROM projection_positions WHERE projection = %s", (name,)
-                )
-                await conn.execute(
-                    "UPDATE projection_positions SET projection = %s WHERE projection = %s",
-                    (name, self.positions_key),
-                )
-                await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(old))
-            self.result.schema = live
+                for name in names:
+                    await self._rename(conn, name)
+            self.result.schemas = {name: schema_of(name) for name in names}
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
+            for key in locks:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    async def _rename(self, conn: psycopg.AsyncConnection[Any], name: str) -> None:
+        live = schema_of(name)
+        old = sql.Identifier(f"{live}__old")
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(old))
+        await conn.execute(
+            sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(live), old)
+        )
+        await conn.execute(
+            sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(
+                sql.Identifier(self.schemas[name]), sql.Identifier(live)
+            )
+        )
+        await conn.execute("DELETE FROM projection_positions WHERE projection = %s", (name,))
+        await conn.execute(
+            "UPDATE projection_positions SET projection = %s WHERE projection = %s",
+            (name, self.positions_key(name)),
+        )
+        await conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(old))

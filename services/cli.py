@@ -211,15 +211,16 @@ def cmd_projections(args: argparse.Namespace) -> int:
     if as_of is not None and as_of.tzinfo is None:
         print("error: --as-of needs a time zone, e.g. 2026-03-01T00:00:00+00:00", file=sys.stderr)
         return 2
+    # One pass over the topic builds every projection asked for.
+    result = container.rebuilder(
+        *(known[name] for name in names), as_of=as_of, progress=Progress("rebuilding")
+    ).run()
+    print(
+        f"{result.messages} messages in {result.seconds:.1f}s, {result.applied} applied, "
+        f"{result.skipped} unreadable, {result.after_as_of} after --as-of"
+    )
     for name in names:
-        result = container.rebuilder(
-            known[name], as_of=as_of, progress=Progress(f"rebuilding {name}")
-        ).run()
-        print(
-            f"{name}: {result.messages} messages, {result.applied} applied, "
-            f"{result.skipped} unreadable, {result.after_as_of} after --as-of; "
-            f"now in schema {result.schema}"
-        )
+        print(f"{name}: now in schema {result.schemas[name]}")
     return 0
 
 
@@ -481,15 +482,13 @@ def audit_replay(container: Any, args: argparse.Namespace) -> int:
     if as_of.tzinfo is None:
         print("error: --as-of: give a time zone, e.g. 2026-06-01T00:00:00+00:00", file=sys.stderr)
         return 2
-    schemas = {}
     chosen = [p for p in container.projections if not args.only or p.name in args.only]
     if "liaison" not in {p.name for p in chosen}:
         print("error: --only must include liaison (the view this report shows)", file=sys.stderr)
         return 2
-    for projection in chosen:
-        result = container.rebuilder(projection, as_of=as_of).run()
-        schemas[projection.name] = result.schema
-        print(f"{projection.name:12} as of {as_of.isoformat()} in schema {result.schema}")
+    schemas = container.rebuilder(*chosen, as_of=as_of).run().schemas
+    for name, schema in schemas.items():
+        print(f"{name:12} as of {as_of.isoformat()} in schema {schema}")
     liaison_role = Actor(
         principal="audit-replay",
         role=Role.LIAISON_PROSECUTOR,
@@ -534,10 +533,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from infra.bootstrap import Container
     from infra.settings import PROJECT_ROOT, Settings
 
-    names = args.names or list(bench.BENCHMARKS)
-    unknown = [n for n in names if n not in bench.BENCHMARKS]
+    names = args.names or list(bench.NAMES)
+    unknown = [n for n in names if n not in bench.NAMES]
     if unknown:
-        print(f"error: no benchmark {unknown}; known: {list(bench.BENCHMARKS)}", file=sys.stderr)
+        print(f"error: no benchmark {unknown}; known: {list(bench.NAMES)}", file=sys.stderr)
         return 2
     settings = Settings()
     state = stack.up(settings)
@@ -548,7 +547,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         adopt_example_policy(Container(settings))
         out = None if args.no_write else PROJECT_ROOT / "bench" / "results.json"
-        summaries = bench.run(container, names, events=args.events, rounds=args.rounds, out=out)
+        summaries = bench.run(
+            container, names, events=args.events, rounds=args.rounds, out=out, history=args.history
+        )
         print(bench.table(summaries))
         if out is not None:
             print(f"wrote {out.relative_to(PROJECT_ROOT)}")
@@ -675,6 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("names", nargs="*", help="which (default: all)")
     bench.add_argument("--events", type=int, default=20_000, help="events per round")
     bench.add_argument("--rounds", type=int, default=3)
+    bench.add_argument(
+        "--history",
+        type=int,
+        default=1_000_000,
+        help="events of history for rebuild and scale (a copied demo site)",
+    )
     bench.add_argument("--no-write", action="store_true", help="do not write bench/results.json")
     run = add("run", cmd_run, "start everything in the foreground (what `make run` does)")
     run.add_argument(

@@ -58,10 +58,13 @@ def test_every_projection_rebuilt_from_offset_zero_equals_the_live_one(
 
     wait_until(caught_up, 300, "the live projections to catch up", backend.procs)
     divergences: list[str] = []
+    before = {p.name: snapshot(settings.dsn, p) for p in container.projections}
+    for name, live in before.items():
+        assert any(live.values()), f"{name} has no rows"
+    # As `lead projections rebuild` does: one pass over the topic for every view.
+    container.rebuilder(*container.projections).run()
     for projection in container.projections:
-        live = snapshot(settings.dsn, projection)
-        assert any(live.values()), f"{projection.name} has no rows"
-        container.rebuilder(projection).run()
+        live = before[projection.name]
         rebuilt = snapshot(settings.dsn, projection)
         for table, rows in live.items():
             if rebuilt[table] != rows:

@@ -44,7 +44,7 @@ def rebuild(container: Container, as_of: datetime | None = None) -> Any:
     result = Rebuilder(
         dsn=container.settings.dsn,
         bootstrap_servers=container.settings.bootstrap_servers,
-        projection=ReferralsProjection(),
+        projections=[ReferralsProjection()],
         as_of=as_of,
         progress=lambda done, total: progress.append((done, total)),
     ).run()
