@@ -453,10 +453,10 @@ def history_settings(settings: Any) -> Any:
     return settings.model_copy(
         update={
             "data_dir": settings.data_dir / "history",
-            "kafka_port": settings.kafka_port + 100,
-            "kafka_controller_port": settings.kafka_controller_port + 100,
+            "kafka_port": settings.kafka_port + 1000,
+            "kafka_controller_port": settings.kafka_controller_port + 1000,
             "kafka_brokers": 1,
-            "pg_port": settings.pg_port + 100,
+            "pg_port": settings.pg_port + 1000,
             "consumer_group": f"{settings.consumer_group}-history",
         }
     )
@@ -525,7 +525,9 @@ def bench_history(container: Any, history: int, rounds: int, names: set[str]) ->
     try:
         built = Container(settings)
         built.prepare()
-        history_of = History(settings, template(settings.site_id))
+        # 100 participants make about 4,300 events: a smaller site for a short history.
+        site = template(settings.site_id, participants=max(10, min(100, history // 400)))
+        history_of = History(settings, site)
         history_of.append(small)
         built.rebuilder(*built.projections).run()
         at_small = _queries(built, calls)

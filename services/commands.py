@@ -7,10 +7,18 @@ so a handler passes them on unchanged.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from events.base import Role
 from events.case import Charge, ChargingDecision, Disposition
@@ -44,16 +52,57 @@ class Command(BaseModel):
         return dict(self)
 
 
+AHEAD = timedelta(days=3650)
+"""How far ahead a date may be (a hearing, a consent's expiry): ten years."""
+
+
 def not_in_future(value: datetime | None) -> datetime | None:
     if value is not None and value > datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError("must not be in the future")
+    if value is not None and value.date() < EARLIEST:
+        raise ValueError(f"must not be before {EARLIEST}")
     return value
 
 
 def plausible_date(value: date | None) -> date | None:
-    if value is not None and not EARLIEST <= value <= date.today() + timedelta(days=3650):
+    if value is not None and not EARLIEST <= value <= date.today() + AHEAD:
         raise ValueError(f"must be between {EARLIEST} and ten years from today")
     return value
+
+
+def plausible_moment(value: datetime | None) -> datetime | None:
+    if value is not None and not EARLIEST <= value.date() <= date.today() + AHEAD:
+        raise ValueError(f"must be between {EARLIEST} and ten years from now")
+    return value
+
+
+def born(value: date | None) -> date | None:
+    if value is not None and not EARLIEST <= value <= date.today():
+        raise ValueError(f"must be between {EARLIEST} and today")
+    return value
+
+
+Day = Annotated[date, AfterValidator(plausible_date)]
+"""A calendar date between 1900 and ten years from today (far-off dates are typos)."""
+Moment = Annotated[AwareDatetime, AfterValidator(plausible_moment)]
+"""A time with its zone, between 1900 and ten years from now."""
+
+
+def as_data(value: Any) -> Any:
+    """A model given in code is checked again as data (by the stricter command model)."""
+    return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+class ReferredPerson(Person):
+    """The person a referral names; a birth date between 1900 and today."""
+
+    _born = field_validator("birth_date")(born)
+
+
+class AdoptedTerms(PolicyTerms):
+    """Policy terms as adopted; effective from a date between 1900 and ten years ahead."""
+
+    _effective = field_validator("effective_from")(plausible_date)
 
 
 class Occurred(Command):
@@ -104,7 +153,7 @@ class AdoptPolicy(Occurred):
         ),
     )
 
-    terms: PolicyTerms
+    terms: Annotated[AdoptedTerms, BeforeValidator(as_data)]
 
 
 # -- referrals ------------------------------------------------------------------------
@@ -156,7 +205,7 @@ class ReceiveReferral(Occurred):
     pathway: Pathway
     referrer: Referrer
     incident: Incident
-    person: Person
+    person: Annotated[ReferredPerson, BeforeValidator(as_data)]
     facts: ScreeningFacts = ScreeningFacts()
     person_id: UUID | None = Field(
         None, description="The person's id if they were referred before; omit for a new person."
@@ -218,7 +267,7 @@ class ScheduleIntake(Occurred):
         ),
     )
 
-    scheduled_for: AwareDatetime
+    scheduled_for: Moment
     case_manager: str = Field(min_length=1, max_length=200)
 
 
@@ -236,7 +285,7 @@ class CompleteIntake(Occurred):
         ),
     )
 
-    completed_on: date
+    completed_on: Day
     case_manager: str = Field(min_length=1, max_length=200)
     consent_id: UUID | None = Field(
         None, description="The signed release of information; intake enrolls only with one."
@@ -252,7 +301,7 @@ class LapseReferral(Occurred):
         json_schema_extra=examples({"today": "2026-03-17"}),
     )
 
-    today: date | None = Field(None, description="Defaults to today.")
+    today: Day | None = Field(None, description="Defaults to today.")
 
 
 class WithdrawReferral(Occurred):
@@ -302,8 +351,8 @@ class OpenCase(Occurred):
     case_number: str = Field(min_length=1, max_length=80)
     court: str = Field(min_length=1, max_length=200)
     jurisdiction: str = Field(min_length=1, max_length=200)
-    incident_date: date
-    filing_date: date | None = None
+    incident_date: Day
+    filing_date: Day | None = None
     charges: tuple[Charge, ...] = Field(min_length=1)
 
     _dates = field_validator("incident_date", "filing_date")(plausible_date)
@@ -323,7 +372,7 @@ class IssueWarrant(Occurred):
     )
 
     warrant_id: str = Field(min_length=1, max_length=100)
-    issued_on: date
+    issued_on: Day
     court: str = Field(min_length=1, max_length=200)
 
 
@@ -335,7 +384,7 @@ class QuashWarrant(Occurred):
     )
 
     warrant_id: str = Field(min_length=1, max_length=100)
-    quashed_on: date
+    quashed_on: Day
 
 
 class RecordChargingDecision(Occurred):
@@ -358,8 +407,8 @@ class RecordChargingDecision(Occurred):
     )
 
     decision: ChargingDecision
-    decided_on: date
-    filing_date: date | None = None
+    decided_on: Day
+    filing_date: Day | None = None
     note: str | None = Field(None, max_length=2000)
 
 
@@ -377,7 +426,7 @@ class RecordLiaisonRecommendation(Occurred):
     )
 
     recommendation: str = Field(min_length=1, max_length=2000)
-    recommended_on: date
+    recommended_on: Day
 
 
 class ScheduleHearing(Occurred):
@@ -393,7 +442,7 @@ class ScheduleHearing(Occurred):
         ),
     )
 
-    hearing_at: AwareDatetime
+    hearing_at: Moment
     kind: str = Field(min_length=1, max_length=200)
     court: str = Field(min_length=1, max_length=200)
 
@@ -406,7 +455,7 @@ class RecordDisposition(Occurred):
     )
 
     disposition: Disposition
-    disposed_on: date
+    disposed_on: Day
 
 
 # -- consent --------------------------------------------------------------------------
@@ -442,10 +491,10 @@ class GrantConsent(Occurred):
     information_kinds: tuple[InformationKind, ...] = Field(min_length=1)
     signature_method: SignatureMethod
     signed_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
     expiration_event: str | None = Field(None, min_length=1, max_length=500)
     criminal_justice: bool = False
-    irrevocable_until: AwareDatetime | None = None
+    irrevocable_until: Moment | None = None
 
     _signed_not_future = field_validator("signed_at")(not_in_future)
 
@@ -462,7 +511,7 @@ class RevokeConsent(Occurred):
         ),
     )
 
-    effective_at: AwareDatetime
+    effective_at: Moment
     reason: str | None = Field(None, max_length=2000)
 
 
@@ -478,7 +527,7 @@ class ExpireConsent(Occurred):
         ),
     )
 
-    expired_at: AwareDatetime
+    expired_at: Moment
     by_event: str | None = Field(None, min_length=1, max_length=500)
 
 
@@ -503,7 +552,7 @@ class DisclosureQuestion(Command):
     recipient_organisation: str = Field(min_length=1, max_length=200)
     recipient_role: Role
     kind: InformationKind
-    at: AwareDatetime | None = Field(None, description="Defaults to now.")
+    at: Moment | None = Field(None, description="Defaults to now.")
 
 
 # -- participants -------------------------------------------------------------------
@@ -608,7 +657,7 @@ class RecordLivingSituation(Occurred):
         ),
     )
 
-    as_of: date
+    as_of: Day
     situation: int | DataQuality = Field(
         description="HUD HMIS living situation code (100s homeless, 116 unsheltered, 200s "
         "institutional, 300s temporary, 400s permanent) or a data-quality answer."
@@ -625,7 +674,7 @@ class RecordIncome(Occurred):
         ),
     )
 
-    as_of: date
+    as_of: Day
     sources: tuple[IncomeSource, ...] | DataQuality = Field(
         description="Income sources (empty: no income), or a data-quality answer."
     )
@@ -654,7 +703,7 @@ class ExitParticipant(Occurred):
         json_schema_extra=examples({"exited_on": "2026-09-30", "reason": "moved_away"}),
     )
 
-    exited_on: date
+    exited_on: Day
     reason: ExitReason
 
 
@@ -665,7 +714,7 @@ class ReengageParticipant(Occurred):
         json_schema_extra=examples({"reengaged_on": "2026-11-02"}),
     )
 
-    reengaged_on: date
+    reengaged_on: Day
 
 
 class ShareProgressSummary(Occurred):

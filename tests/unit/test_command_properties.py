@@ -63,7 +63,7 @@ BODIES = api_bodies()
 COMMANDS = {
     model
     for _, model in inspect.getmembers(commands, inspect.isclass)
-    if issubclass(model, BaseModel)
+    if issubclass(model, commands.Command)
     and model.__module__ == commands.__name__
     and model not in (commands.Command, commands.Occurred)
 }
