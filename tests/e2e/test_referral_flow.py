@@ -112,27 +112,60 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(
         assert in_topic_order == sorted(in_topic_order)  # the store's order, per person
 
 
-def test_a_malformed_message_is_dead_lettered_and_the_agent_carries_on(
+def broken_copies(good: bytes) -> dict[str, tuple[bytes, str]]:
+    """Ways a message on lead.events.v1 can be broken, and what its dead letter must say."""
+    event = json.loads(good)
+    name, _, _ = event["type"].rpartition(".v")
+    return {
+        "not json": (b"{not a cloudevent", "not a CloudEvent"),
+        "truncated": (good[: len(good) // 2], "not a CloudEvent"),
+        "not utf-8": (b"\xff\xfe" + good[2:], "not a CloudEvent"),
+        "no id": (
+            json.dumps({k: v for k, v in event.items() if k != "id"}).encode(),
+            "not a CloudEvent",
+        ),
+        "unknown type": (
+            json.dumps({**event, "type": "org.lead.referral.teleported.v1"}).encode(),
+            "unknown event type",
+        ),
+        "unknown version": (
+            json.dumps({**event, "type": f"{name}.v99"}).encode(),
+            "newer than this code reads",
+        ),
+        "bad data": (json.dumps({**event, "data": {"nonsense": 1}}).encode(), "bad data"),
+    }
+
+
+def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_on(
     people: dict[str, dict[str, str]], backend: Backend
 ) -> None:
     bootstrap = backend.settings.bootstrap_servers
-    marker = f"garbage-{uuid.uuid4()}".encode()
+    good = next(r.value for r in read_all(bootstrap, EVENTS) if r.value.startswith(b"{"))
+    broken = {
+        f"broken-{uuid.uuid4()}-{case}".encode(): (value, reason)
+        for case, (value, reason) in broken_copies(good).items()
+    }
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    producer.send(EVENTS, key=marker, value=b"{not a cloudevent")
+    for key, (value, _) in broken.items():
+        producer.send(EVENTS, key=key, value=value)
     producer.flush()
     producer.close()
 
+    # The agents go on: a referral sent after the broken messages is projected.
     with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
         receipt = client.post("/v1/referrals", json=referral_body()).json()
         get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
 
-    def dead_lettered() -> list[dict[str, Any]]:
-        return [json.loads(r.value) for r in read_all(bootstrap, DEADLETTER) if r.key == marker]
+    def dead_lettered() -> dict[bytes, dict[str, Any]]:
+        return {
+            r.key: json.loads(r.value) for r in read_all(bootstrap, DEADLETTER) if r.key in broken
+        }
 
-    wait_until(lambda: len(dead_lettered()) > 0, 30, "the dead letter", backend.procs)
-    [letter] = dead_lettered()
-    assert letter["topic"] == EVENTS
-    assert "not a CloudEvent" in letter["error"]
+    wait_until(lambda: len(dead_lettered()) == len(broken), 30, "the dead letters", backend.procs)
+    for key, letter in dead_lettered().items():
+        assert letter["topic"] == EVENTS
+        assert broken[key][1] in letter["error"], (key, letter["error"])
+    assert all(p.alive() for p in backend.procs)
 
 
 def test_dashboards_read_the_latest_row_from_the_compacted_topic(
