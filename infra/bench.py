@@ -7,6 +7,7 @@ over rounds. Absolute figures depend on the machine; ratios are what is compared
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from aggregates.referral import Referral
@@ -301,22 +302,34 @@ def _publish_pending(container: Any) -> None:
 
 
 def _bare_consume(bootstrap: str, starts: dict[int, int], ends: dict[int, int]) -> int:
-    """A bare consumer reading partitions from `starts` up to `ends`, discarding."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        parts = [TopicPartition(EVENTS, p) for p in ends]
-        consumer.assign(parts)
-        for tp in parts:
-            consumer.seek(tp, starts.get(tp.partition, 0))
-        count = 0
-        remaining = {tp for tp in parts if consumer.position(tp) < ends[tp.partition]}
-        while remaining:
-            for tp, records in consumer.poll(timeout_ms=500, max_records=5000).items():
-                count += sum(1 for r in records if r.offset < ends[tp.partition])
-            remaining = {tp for tp in remaining if consumer.position(tp) < ends[tp.partition]}
-        return count
-    finally:
-        consumer.close()
+    """A bare aiokafka consumer reading partitions from `starts` up to `ends`, discarding."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition as Partition
+
+    async def consume() -> int:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            parts = [Partition(EVENTS, p) for p in ends]
+            consumer.assign(parts)
+            for tp in parts:
+                consumer.seek(tp, starts.get(tp.partition, 0))
+            count = 0
+            remaining = {tp for tp in parts if starts.get(tp.partition, 0) < ends[tp.partition]}
+            while remaining:
+                fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
+                for tp, records in fetched.items():
+                    count += sum(1 for r in records if r.offset < ends[tp.partition])
+                remaining = {
+                    tp for tp in remaining if await consumer.position(tp) < ends[tp.partition]
+                }
+            return count
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(consume())
 
 
 def bench_project(container: Any, events: int, rounds: int) -> list[Figure]:

@@ -111,12 +111,24 @@ class Rebuilder:
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                 targets = {p.name: dict(end) for p in self.projections}
                 await self._consume_until(consumer, conn, targets, total)
+                await self._analyze(conn)
                 if self.as_of is None:
                     await self._swap(consumer, conn, partitions, total)
         finally:
             consumer.close()
         self.result.seconds = asyncio.get_running_loop().time() - started
         return self.result
+
+    async def _analyze(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Fresh statistics before the tables serve queries: filled in one go, they have
+        none yet, and the planner would guess (scanning whole tables where an index fits)."""
+        for projection in self.projections:
+            for table in projection.tables:
+                await conn.execute(
+                    sql.SQL("ANALYZE {}").format(
+                        sql.Identifier(self.schemas[projection.name], table.name)
+                    )
+                )
 
     def _fresh_schemas(self) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn, conn.transaction():
