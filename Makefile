@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test test-unit bench lint format infra-up infra-down infra-status clean
+.PHONY: install run test test-unit bench chaos lint format infra-up infra-down infra-status clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -29,6 +29,11 @@ test: install
 
 bench: install
 	$(BIN)/lead bench
+
+# Minutes of commands through the API while processes, Kafka and PostgreSQL are killed;
+# checks nothing is lost or applied twice and writes the figures to bench/faults.json.
+chaos: install
+	$(BIN)/pytest tests/chaos -m chaos -q -s
 
 test-unit: install
 	$(BIN)/pytest tests/unit

@@ -72,6 +72,16 @@ class Record:
         return cls(msg.topic, msg.partition, msg.offset, msg.key, event.value)
 
 
+def in_order(batch: Sequence[Any]) -> list[Record]:
+    """A batch's records by partition and offset.
+
+    Around a rebalance faust can hand over a message fetched before the seek back to
+    the committed offset ahead of those fetched again (offsets 867, 860, 861, ...).
+    Stored positions are high-water marks: in that order 860-866 would be skipped.
+    """
+    return sorted((Record.of(e) for e in batch), key=lambda r: (r.topic, r.partition, r.offset))
+
+
 ReadRanges = Callable[[dict[tuple[str, int], tuple[int, int]], int], list[Message]]
 
 
@@ -201,14 +211,18 @@ def create_app(
         records: Sequence[Record],
         handle: Callable[[Sequence[Record]], Awaitable[None]],
     ) -> None:
-        """Store what PostgreSQL lacks below this batch before the batch itself.
+        """Store what PostgreSQL lacks below this batch, or below a hole in it (offsets
+        865, 867: 866 is missing), before the batch itself.
 
         Kafka's committed offset is only a hint: what PostgreSQL stored is the truth.
         """
-        first: dict[tuple[str, int], int] = {}
-        for record in records:
+        first: dict[tuple[str, int], int] = {}  # where the last unbroken run starts
+        last: dict[tuple[str, int], int] = {}
+        for record in records:  # in order (`in_order`)
             where = (record.topic, record.partition)
-            first[where] = min(first.get(where, record.offset), record.offset)
+            if where not in last or record.offset > last[where] + 1:
+                first[where] = record.offset
+            last[where] = record.offset
         while missing := await projector.gaps(lane, keys, first):
             log.warning("%s: reading offsets not yet stored first: %s", lane, missing)
             found = await asyncio.to_thread(read_ranges, missing, batch_size)
@@ -224,7 +238,7 @@ def create_app(
     async def audit_trail(stream: Any) -> None:
         # Acknowledged only once stored: a batch cut short is read again.
         async for batch in stream.noack_take(batch_size, within=batch_wait):
-            records = [Record.of(event) for event in batch]
+            records = in_order(batch)
             await fill_gaps("disclosures", [DISCLOSURES_POSITION], records, store_disclosures)
             await store_disclosures(records)
             for event in batch:
@@ -234,7 +248,7 @@ def create_app(
     @fail_fast
     async def project(stream: Any) -> None:
         async for batch in stream.noack_take(batch_size, within=batch_wait):
-            records = [Record.of(event) for event in batch]
+            records = in_order(batch)
             await fill_gaps("projections", projector.names, records, project_records)
             await project_records(records)
             for event in batch:
