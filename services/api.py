@@ -508,7 +508,7 @@ def create_api(
         try:
             sections = read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
         except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise HTTPException(422, f"query parameter since: {exc}") from None
         people = [
             item["person_id"]
             for items in sections.values()

@@ -114,6 +114,19 @@ class IdempotencyMiddleware:
         status = 500
         content_type: str | None = None
         chunks: list[bytes] = []
+        settled = False
+
+        async def settle() -> None:
+            """Record the outcome before the client can see the end of the answer: a
+            retry sent the moment it arrives must find it, not a claim in progress."""
+            nonlocal settled
+            settled = True
+            if status >= 500:
+                await anyio.to_thread.run_sync(self.store.release, caller, key)
+            else:
+                await anyio.to_thread.run_sync(
+                    self.store.complete, caller, key, status, content_type, b"".join(chunks)
+                )
 
         async def capture(message: Message) -> None:
             nonlocal status, content_type
@@ -124,19 +137,18 @@ class IdempotencyMiddleware:
                         content_type = value.decode("latin-1")
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    await settle()
             await send(message)
 
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await anyio.to_thread.run_sync(self.store.release, caller, key)
+            if not settled:
+                await anyio.to_thread.run_sync(self.store.release, caller, key)
             raise
-        if status >= 500:
-            await anyio.to_thread.run_sync(self.store.release, caller, key)
-        else:
-            await anyio.to_thread.run_sync(
-                self.store.complete, caller, key, status, content_type, b"".join(chunks)
-            )
+        if not settled:
+            await settle()
 
     async def _replay(self, send: Send, stored: Stored, fingerprint: str) -> None:
         if stored.fingerprint != fingerprint:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -294,6 +295,13 @@ def _dumped(problems: Sequence[FieldProblem]) -> list[dict[str, Any]]:
     return [p.model_dump(mode="json", exclude_unset=True) for p in problems]
 
 
+NAMED_FIELD = re.compile(
+    r"^(?P<field>(?:body|query|path|header)(?: parameter)?[\w.\[\] -]*?): (?P<message>.+)$",
+    re.DOTALL,
+)
+"""A refusal's text that starts with the field it is about ("query parameter cursor: ...")."""
+
+
 def _looks_like_errors(detail: Any) -> bool:
     return (
         isinstance(detail, list)
@@ -332,6 +340,12 @@ async def _http(request: Request, exc: Exception) -> Response:
         text = None
     elif isinstance(detail, str):
         text = detail
+        named = NAMED_FIELD.match(detail)
+        if status == 422 and named:  # "body.referrer: must be you": the field, listed too
+            problem = FieldProblem(field=named["field"], message=named["message"])
+            return problem_response(
+                request, 422, detail, headers=headers, errors=_dumped([problem])
+            )
     else:
         text = str(jsonable_encoder(detail))
     return problem_response(request, status, text, headers=headers)

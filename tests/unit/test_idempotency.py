@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import anyio
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
@@ -117,3 +119,37 @@ def test_without_a_key_nothing_changes_and_a_bad_key_is_refused() -> None:
     assert len(done) == 2 and store.rows == {}
     bad = client.post("/things", json={"x": 1}, headers={"idempotency-key": "x" * 300})
     assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["detail"]
+
+
+def test_the_outcome_is_recorded_before_the_client_sees_the_end_of_the_answer() -> None:
+    """A client that retries the moment the answer arrives must get it replayed, not a
+    409 "still running" (seen on the real stack: the key was completed after sending)."""
+    store = MemoryStore()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"n":', "more_body": True})
+        await send({"type": "http.response.body", "body": b"1}"})
+
+    seen: list[tuple[bool, int | None]] = []
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.body":
+            [stored] = store.rows.values()
+            seen.append((message.get("more_body", False), stored.status))
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    middleware = IdempotencyMiddleware(app, store=store, now=lambda: datetime.now(UTC))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/things",
+        "headers": [(b"idempotency-key", b"k")],
+    }
+    anyio.run(middleware, scope, receive, send)
+    assert seen == [(True, None), (False, 201)]  # completed before the last part left
+    [stored] = store.rows.values()
+    assert stored.body == b'{"n":1}'
