@@ -32,8 +32,9 @@ bench: install
 
 # Minutes of commands through the API while processes, Kafka and PostgreSQL are killed;
 # checks nothing is lost or applied twice and writes the figures to bench/faults.json.
+# Then three local Kafka brokers: one killed, then two (tests/cluster).
 chaos: install
-	$(BIN)/pytest tests/chaos -m chaos -q -s
+	$(BIN)/pytest tests/chaos tests/cluster -m "chaos or cluster" -q -s
 
 test-unit: install
 	$(BIN)/pytest tests/unit
