@@ -85,22 +85,13 @@ class LagMonitor:
     def sample(self) -> None:
         now = time.monotonic()
         with psycopg.connect(self.settings.dsn, connect_timeout=2) as conn:
-            stored = conn.execute(
-                sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                    sql.Identifier(self.events_table)
-                )
-            ).fetchone()
-            relayed = conn.execute(
-                "SELECT position FROM relay_positions WHERE relay = %s", (EVENTS,)
-            ).fetchone()
+            stored, relayed = store_and_relay(conn, self.events_table)
             applied = conn.execute(
                 'SELECT projection, partition, "offset" FROM projection_positions '
                 "WHERE topic = %s AND projection = ANY(%s)",
                 (EVENTS, self.projections),
             ).fetchall()
-        self._track(
-            ("relay", 0), int(stored[0]) if stored else 0, relayed[0] if relayed else 0, now
-        )
+        self._track(("relay", 0), stored, relayed, now)
         if self.consumer is None:
             self.consumer = KafkaConsumer(
                 bootstrap_servers=self.settings.bootstrap_servers, group_id=None
@@ -143,19 +134,25 @@ class LagMonitor:
         }
 
 
+def store_and_relay(conn: psycopg.Connection[Any], events_table: str) -> tuple[int, int]:
+    """The store's last position, and the last the relay has published (0 when none)."""
+    stored = conn.execute(
+        sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
+            sql.Identifier(events_table)
+        )
+    ).fetchone()
+    relayed = conn.execute(
+        "SELECT position FROM relay_positions WHERE relay = %s", (EVENTS,)
+    ).fetchone()
+    return (int(stored[0]) if stored else 0, int(relayed[0]) if relayed else 0)
+
+
 def caught_up(settings: Settings, container: Container) -> bool:
     """Everything stored is on the topic, and every projection has applied all of it."""
     try:
         with psycopg.connect(settings.dsn, connect_timeout=2) as conn:
-            stored = conn.execute(
-                sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                    sql.Identifier(container.events_table)
-                )
-            ).fetchone()
-            relayed = conn.execute(
-                "SELECT position FROM relay_positions WHERE relay = %s", (EVENTS,)
-            ).fetchone()
-        if relayed is None or stored is None or relayed[0] < stored[0]:
+            stored, relayed = store_and_relay(conn, container.events_table)
+        if relayed < stored:
             return False
         statuses = projection_status(
             settings.dsn, settings.bootstrap_servers, container.projections
