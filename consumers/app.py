@@ -15,6 +15,7 @@ import faust
 from consumers.deadletter import deadletter_record
 from consumers.projector import DISCLOSURES_POSITION, Projector
 from consumers.prosecution import ProsecutionFeed
+from consumers.transport import App
 from events.envelope import CloudEvent, EnvelopeError
 from events.registry import UnknownEventTypeError
 from events.topics import (
@@ -96,7 +97,7 @@ def create_app(
     batch_wait: float = 0.05,
     feed: ProsecutionFeed | None = None,
 ) -> faust.App:
-    app = faust.App(
+    app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
         store="memory://",

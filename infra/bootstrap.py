@@ -28,7 +28,14 @@ from infra.kafka_admin import ensure_topics
 from infra.notary import Notary
 from infra.projection_store import ensure_tables
 from infra.rebuild import Rebuilder
-from infra.relay import RELAY_POSITION_DDL, OutboxRelay, RelayPosition, make_producer
+from infra.relay import (
+    RELAY_POSITION_DDL,
+    OutboxRelay,
+    RelayPosition,
+    Wakeup,
+    install_wakeup,
+    make_producer,
+)
 from infra.sealing import PERSON_KEYS_DDL, PersonSealer, PostgresKeyStore, master_key
 from infra.settings import Settings
 from projections.agenda import AgendaProjection
@@ -100,6 +107,7 @@ class Container:
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
             install_chain(conn, self.events_table)
+            install_wakeup(conn, self.events_table)
         signing_key(self.signing_key_path, create=self.settings.environment != "production")
         master_key(self.master_key_path, create=self.settings.environment != "production")
 
@@ -169,6 +177,7 @@ class Container:
             source=self.source,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
+            wakeup=Wakeup(self.settings.dsn),
         )
 
     def consumer_app(self) -> Any:

@@ -32,6 +32,56 @@ CREATE TABLE IF NOT EXISTS relay_positions (
 """
 
 
+WAKEUP_CHANNEL = "lead_events_appended"
+
+
+def install_wakeup(conn: psycopg.Connection[Any], table: str) -> None:
+    """Each statement that appends to the store notifies the relay when it commits, so it
+    publishes at once instead of at its next poll (the poll stays as a fallback)."""
+    conn.execute(
+        "CREATE OR REPLACE FUNCTION lead_events_wakeup() RETURNS trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN PERFORM pg_notify('{WAKEUP_CHANNEL}', ''); RETURN NULL; END $$"
+    )
+    conn.execute(
+        f"CREATE OR REPLACE TRIGGER {table}_wakeup AFTER INSERT ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION lead_events_wakeup()"
+    )
+
+
+class Wakeup:
+    """Waits for the store's append notifications (LISTEN), at most `timeout` seconds.
+
+    Listening starts at the first wait, before the relay's next look at the store, so a
+    commit between that look and the wait still wakes it. Without a connection it just
+    sleeps: the relay then polls, and reports PostgreSQL's absence from the store itself.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def listen(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.dsn, autocommit=True)
+            self._conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        try:
+            self.listen()
+            assert self._conn is not None
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error as exc:
+            log.warning("relay cannot listen for appends (%s); polling", exc)
+            self.close()
+            stop.wait(timeout)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class RelayPosition:
     """The last store position known to be on the topic, kept in PostgreSQL."""
 
@@ -92,6 +142,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_seconds: float = 0.2,
         topic: str = EVENTS,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -101,11 +152,13 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.topic = topic
+        self.wakeup = wakeup
         self.published = 0
+        self._start: int | None = None  # the position, once read: this relay moves it
 
     def run_once(self) -> int:
         """Publish the next batch; returns how many events it published."""
-        start = self.position.load()
+        start = self.position.load() if self._start is None else self._start
         notifications = self.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
@@ -128,11 +181,21 @@ class OutboxRelay:
         for future in futures:
             future.get(timeout=60)  # raises if Kafka did not take it: position stays put
         self.position.save(notifications[-1].id)
+        self._start = notifications[-1].id
         self.published += len(notifications)
         return len(notifications)
 
     def run(self, stop: threading.Event) -> None:
         log.info("relay publishing to %s from position %d", self.topic, self.position.load())
-        while not stop.is_set():
-            if self.run_once() == 0:
-                stop.wait(self.idle_seconds)
+        if self.wakeup is not None:
+            self.wakeup.listen()  # before the first look at the store: no append is missed
+        try:
+            while not stop.is_set():
+                if self.run_once() == 0:
+                    if self.wakeup is None:
+                        stop.wait(self.idle_seconds)
+                    else:
+                        self.wakeup.wait(self.idle_seconds, stop)
+        finally:
+            if self.wakeup is not None:
+                self.wakeup.close()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
+import psycopg
 import pytest
 
 from events.topics import EVENTS
 from infra.bootstrap import Container
+from infra.relay import WAKEUP_CHANNEL
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 from tests.kafka_reader import read_all, referred_by
@@ -59,3 +63,36 @@ def test_relay_resumes_from_its_durable_position_without_republishing(container:
 
     records = referred_by(read_all(container.settings.bootstrap_servers, EVENTS), tag)
     assert len(records) == 2
+
+
+def test_relay_wakes_when_an_append_commits_instead_of_waiting_for_its_poll(
+    container: Container,
+) -> None:
+    """The store notifies the relay at commit (LISTEN/NOTIFY): with its poll set to a
+    minute, an event stored while it waits is still published within seconds."""
+    drain(container)  # nothing pending: the relay below goes straight to waiting
+    relay = container.relay()
+    relay.idle_seconds = 60.0
+    stop = threading.Event()
+    runner = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        time.sleep(1.0)  # waiting now
+        assert relay.published == 0
+        tag = f"org-{uuid.uuid4()}"
+        container.application.receive_referral(
+            ReceiveReferral.model_validate(referral_body(organisation=tag)), OFFICER
+        )
+        deadline = time.monotonic() + 20  # a third of the poll: only the notification can do it
+        while relay.published < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert relay.published == 2  # received and screened
+        records = referred_by(read_all(container.settings.bootstrap_servers, EVENTS), tag)
+        assert len(records) == 1  # the referral, on the topic
+    finally:
+        stop.set()
+        with psycopg.connect(container.settings.dsn, autocommit=True) as conn:
+            conn.execute(f"NOTIFY {WAKEUP_CHANNEL}")  # ends its wait at once
+        runner.join(timeout=70)
+        assert not runner.is_alive()
+        relay.producer.close()
