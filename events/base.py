@@ -98,7 +98,12 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
 
     @property
     def event_id(self) -> UUID:
-        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{self.originator_id}:{self.originator_version}")
+        return self.event_id_of(self.originator_id, self.originator_version)
+
+    @staticmethod
+    def event_id_of(originator_id: UUID | str, originator_version: int) -> UUID:
+        """An event's id: the same wherever and however often it is published."""
+        return uuid.uuid5(EVENT_ID_NAMESPACE, f"{originator_id}:{originator_version}")
 
     @property
     def recorded_at(self) -> datetime:

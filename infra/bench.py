@@ -106,8 +106,13 @@ def insert_rows(conn: psycopg.Connection[Any], insert: str, rows: list[Any], per
             conn.cursor().executemany(insert, rows[i : i + per_tx])
 
 
-def send_all(producer: KafkaProducer, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    futures = [producer.send(topic, key=k, value=v) for k, v in messages]
+def send_all(
+    producer: KafkaProducer,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    futures = [producer.send(topic, key=k, value=v, headers=headers) for k, v in messages]
     producer.flush()
     for future in futures:
         future.get(timeout=60)
@@ -263,7 +268,10 @@ def bench_relay(container: Any, events: int, rounds: int) -> list[Figure]:
         producer: KafkaProducer = make_producer(settings.bootstrap_servers)
 
         figure.baseline.append(
-            rate(len(messages), functools.partial(send_all, producer, raw_topic, messages))
+            rate(
+                len(messages),
+                functools.partial(send_all, producer, raw_topic, messages, relay.headers),
+            )
         )
         producer.close()
     return [figure]

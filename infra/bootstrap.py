@@ -12,14 +12,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import Notification
 from fastapi import FastAPI
 from kafka import KafkaProducer
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
-from events.base import DomainEvent
-from events.envelope import CloudEvent, envelope
+from events.envelope import CloudEvent
 from events.topics import AUDIT
 from infra.chain import StoredEvent
 from infra.history import History, install_chain, signing_key
@@ -27,6 +25,7 @@ from infra.idempotency_store import IDEMPOTENCY_DDL
 from infra.kafka_admin import ensure_topics
 from infra.notary import Notary
 from infra.projection_store import ensure_tables
+from infra.publishing import Publisher
 from infra.rebuild import Rebuilder
 from infra.relay import (
     RELAY_POSITION_DDL,
@@ -122,19 +121,10 @@ class Container:
 
     def history(self, *, with_key: bool = True) -> History:
         """The chain, its checkpoints, and the bytes the relay publishes for each event."""
-        app = self.sealed_application
+        publisher = Publisher(self.sealed_application.mapper, self.source)
 
         def published(event: StoredEvent) -> bytes:
-            notification = Notification(
-                id=event.position,
-                originator_id=event.originator_id,
-                originator_version=event.originator_version,
-                topic=event.topic,
-                state=event.state,
-            )
-            domain_event = app.mapper.to_domain_event(notification)
-            assert isinstance(domain_event, DomainEvent)
-            return envelope(domain_event, position=event.position, source=self.source).to_json()
+            return publisher(event.position, event)[1]
 
         key = signing_key(self.signing_key_path, create=False) if with_key else None
         return History(self.settings.dsn, self.events_table, self.settings.site_id, key, published)

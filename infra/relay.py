@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import Any
 from uuid import UUID
 
@@ -17,9 +18,9 @@ import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from kafka import KafkaProducer
 
-from events.base import DomainEvent
-from events.envelope import CONTENT_TYPE, envelope
+from events.envelope import CONTENT_TYPE
 from events.topics import EVENTS
+from infra.publishing import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class OutboxRelay:
         wakeup: Wakeup | None = None,
     ) -> None:
         self.recorder = recorder
-        self.mapper = mapper
+        self.publisher = Publisher(mapper, source)
         self.producer = producer
         self.position = position
         self.source = source
@@ -153,37 +154,51 @@ class OutboxRelay:
         self.idle_seconds = idle_seconds
         self.topic = topic
         self.wakeup = wakeup
-        self.published = 0
-        self._start: int | None = None  # the position, once read: this relay moves it
+        self.published = 0  # acknowledged by Kafka
+        self.headers = [("content-type", CONTENT_TYPE.encode())]
+        self._sent: int | None = None  # the position, once read: this relay moves it
+        self._in_flight: deque[tuple[int, list[Any]]] = deque()  # (last position, futures)
 
     def run_once(self) -> int:
-        """Publish the next batch; returns how many events it published."""
-        start = self.position.load() if self._start is None else self._start
-        notifications = self.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
-        )
-        if not notifications:
-            return 0
-        futures = []
-        for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            assert isinstance(event, DomainEvent)
-            message = envelope(event, position=notification.id, source=self.source)
-            futures.append(
-                self.producer.send(
-                    self.topic,
-                    key=event.partition_key.encode(),
-                    value=message.to_json(),
-                    headers=[("content-type", CONTENT_TYPE.encode())],
-                )
+        """Send the next batch; returns how many events it sent (0: nothing new).
+
+        Batches are pipelined: while one is on its way to Kafka the next is read and
+        sent, and the position moves past a batch only once Kafka acknowledged all of
+        it (and every batch before it). With nothing new, everything in flight is
+        waited for. A failure forgets what is in flight: sent again from the position.
+        """
+        if self._sent is None:
+            self._sent = self.position.load()
+        try:
+            notifications = self.recorder.select_notifications(
+                start=self._sent, limit=self.batch_size, inclusive_of_start=False
             )
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=60)  # raises if Kafka did not take it: position stays put
-        self.position.save(notifications[-1].id)
-        self._start = notifications[-1].id
-        self.published += len(notifications)
+            if notifications:
+                futures = [
+                    self.producer.send(self.topic, key=key, value=value, headers=self.headers)
+                    for key, value in (self.publisher(n.id, n) for n in notifications)
+                ]
+                self._in_flight.append((notifications[-1].id, futures))
+                self._sent = notifications[-1].id
+                self._settle(keep=1)  # the one just sent travels while the next is read
+            else:
+                self.producer.flush()
+                self._settle(keep=0)
+        except BaseException:
+            self._sent = None
+            self._in_flight.clear()
+            raise
         return len(notifications)
+
+    def _settle(self, keep: int) -> None:
+        """Wait for all but the `keep` newest batches; move the position past them."""
+        while len(self._in_flight) > keep:
+            last, futures = self._in_flight[0]
+            for future in futures:
+                future.get(timeout=60)  # raises if Kafka did not take it: position stays put
+            self.position.save(last)
+            self._in_flight.popleft()
+            self.published += len(futures)
 
     def run(self, stop: threading.Event) -> None:
         log.info("relay publishing to %s from position %d", self.topic, self.position.load())

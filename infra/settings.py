@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Processes.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_batch_size: int = Field(2000, ge=1, le=10_000)
     relay_idle_seconds: float = Field(0.2, gt=0)
     signing_key_file: Path | None = Field(
         None,
