@@ -174,9 +174,10 @@ class OutboxRelay:
                 start=self._sent, limit=self.batch_size, inclusive_of_start=False
             )
             if notifications:
+                messages = [self.publisher(n.id, n) for n in notifications]
                 futures = [
                     self.producer.send(self.topic, key=key, value=value, headers=self.headers)
-                    for key, value in (self.publisher(n.id, n) for n in notifications)
+                    for key, value in messages
                 ]
                 self._in_flight.append((notifications[-1].id, futures))
                 self._sent = notifications[-1].id
