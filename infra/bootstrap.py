@@ -32,7 +32,6 @@ from infra.relay import (
     OutboxRelay,
     RelayPosition,
     Wakeup,
-    install_wakeup,
     make_producer,
 )
 from infra.sealing import PERSON_KEYS_DDL, PersonSealer, PostgresKeyStore, master_key
@@ -106,7 +105,6 @@ class Container:
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
             install_chain(conn, self.events_table)
-            install_wakeup(conn, self.events_table)
         signing_key(self.signing_key_path, create=self.settings.environment != "production")
         master_key(self.master_key_path, create=self.settings.environment != "production")
 
@@ -167,7 +165,7 @@ class Container:
             source=self.source,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
-            wakeup=Wakeup(self.settings.dsn),
+            wakeup=Wakeup(self.settings.dsn, channel=self.events_table),  # the recorder's NOTIFY
         )
 
     def consumer_app(self) -> Any:

@@ -17,6 +17,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 from kafka import KafkaProducer
+from psycopg import sql
 
 from events.envelope import CONTENT_TYPE
 from events.topics import EVENTS
@@ -33,38 +34,26 @@ CREATE TABLE IF NOT EXISTS relay_positions (
 """
 
 
-WAKEUP_CHANNEL = "lead_events_appended"
-
-
-def install_wakeup(conn: psycopg.Connection[Any], table: str) -> None:
-    """Each statement that appends to the store notifies the relay when it commits, so it
-    publishes at once instead of at its next poll (the poll stays as a fallback)."""
-    conn.execute(
-        "CREATE OR REPLACE FUNCTION lead_events_wakeup() RETURNS trigger LANGUAGE plpgsql "
-        f"AS $$ BEGIN PERFORM pg_notify('{WAKEUP_CHANNEL}', ''); RETURN NULL; END $$"
-    )
-    conn.execute(
-        f"CREATE OR REPLACE TRIGGER {table}_wakeup AFTER INSERT ON {table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION lead_events_wakeup()"
-    )
-
-
 class Wakeup:
     """Waits for the store's append notifications (LISTEN), at most `timeout` seconds.
+
+    eventsourcing's recorder sends `NOTIFY <its channel>` in every transaction that
+    appends (the channel is the events table's name); PostgreSQL delivers it at commit.
 
     Listening starts at the first wait, before the relay's next look at the store, so a
     commit between that look and the wait still wakes it. Without a connection it just
     sleeps: the relay then polls, and reports PostgreSQL's absence from the store itself.
     """
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, channel: str) -> None:
         self.dsn = dsn
+        self.channel = channel
         self._conn: psycopg.Connection[Any] | None = None
 
     def listen(self) -> None:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True)
-            self._conn.execute(f"LISTEN {WAKEUP_CHANNEL}")
+            self._conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
         try:

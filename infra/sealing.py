@@ -112,12 +112,21 @@ class PostgresKeyStore:
 
     def get_or_create(self, person_id: UUID) -> bytes | None:
         wrapped = _encrypt(self.master, AESGCM.generate_key(bit_length=256), person_id.bytes)
-        conn = self._conn()
-        conn.execute(
-            "INSERT INTO person_keys (person_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (person_id, wrapped),
+        # One round trip: the new key, or (one already there, or destroyed) the stored one.
+        row = (
+            self._conn()
+            .execute(
+                "WITH made AS (INSERT INTO person_keys (person_id, wrapped) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING wrapped) "
+                "SELECT wrapped FROM made UNION ALL "
+                "SELECT wrapped FROM person_keys WHERE person_id = %s LIMIT 1",
+                (person_id, wrapped, person_id),
+            )
+            .fetchone()
         )
-        return self.get(person_id)
+        if row is None or row[0] is None:
+            return None
+        return self._unwrap(person_id, bytes(row[0]))
 
     def destroy(self, person_id: UUID, reason: str) -> bool:
         """Overwrite the wrapped key with NULL (the row stays, saying when and why)."""

@@ -69,6 +69,7 @@ class LeadApplication(Application[UUID]):
     def __init__(self, env: Any = None, *, sealer: Any = None) -> None:
         # Read by construct_mapper, which the base class calls while it initialises.
         self._sealer = sealer
+        self._policy: SitePolicy | None = None  # see get_policy
         super().__init__(env=env)
 
     def construct_mapper(self) -> Any:
@@ -143,12 +144,20 @@ class LeadApplication(Application[UUID]):
         return self._receipt(policy, self._save(policy))
 
     def get_policy(self) -> SitePolicy:
+        """The site's policy, for reading. Kept between calls: each call only asks the
+        store whether an event came after the kept version (every referral needs it)."""
+        kept = self._policy
+        if kept is not None and not any(
+            self.repository.event_store.get(kept.id, gt=kept.version, limit=1)
+        ):
+            return kept
         policy = self._find(policy_id(self.site_id))
         if not isinstance(policy, SitePolicy):
             raise NoPolicyInForceError(
                 "no site policy has been adopted yet: the PCG's policy must be adopted "
                 "(POST /v1/policy or `lead policy adopt FILE`) before referrals are judged"
             )
+        self._policy = policy
         return policy
 
     def policy_in_force(self, on: date) -> tuple[int, PolicyTerms]:

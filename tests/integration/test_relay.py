@@ -11,7 +11,6 @@ import pytest
 
 from events.topics import EVENTS
 from infra.bootstrap import Container
-from infra.relay import WAKEUP_CHANNEL
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 from tests.kafka_reader import read_all, referred_by
@@ -92,7 +91,7 @@ def test_relay_wakes_when_an_append_commits_instead_of_waiting_for_its_poll(
     finally:
         stop.set()
         with psycopg.connect(container.settings.dsn, autocommit=True) as conn:
-            conn.execute(f"NOTIFY {WAKEUP_CHANNEL}")  # ends its wait at once
+            conn.execute(f"NOTIFY {container.events_table}")  # ends its wait at once
         runner.join(timeout=70)
         assert not runner.is_alive()
         relay.producer.close()

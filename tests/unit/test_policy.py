@@ -8,7 +8,9 @@ from pydantic import ValidationError
 from aggregates.eligibility import age_on, months_between
 from aggregates.policy import NoPolicyInForceError, PolicyDateError, SitePolicy
 from events.policy import CaseloadLimits, PolicyTerms
-from tests.factories import OFFICER, POLICY_TERMS
+from services import commands as c
+from services.application import LeadApplication
+from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS
 
 
 def test_the_policy_in_force_is_the_latest_version_whose_date_has_come() -> None:
@@ -49,3 +51,17 @@ def test_date_arithmetic_for_ages_and_look_backs() -> None:
     assert age_on(date(2008, 3, 2), date(2026, 3, 2)) == 18
     assert months_between(date(2024, 3, 2), date(2026, 3, 1)) == 23
     assert months_between(date(2024, 3, 2), date(2026, 3, 2)) == 24
+
+
+def test_the_policy_is_kept_between_referrals_and_a_new_version_is_seen_at_once() -> None:
+    app = LeadApplication(env=IN_MEMORY)
+    app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), OFFICER)
+    first = app.get_policy()
+    assert app.get_policy() is first  # kept: not loaded again for every referral
+    today = date.today()
+    amended = POLICY_TERMS.model_copy(update={"effective_from": today, "intake_deadline_days": 21})
+    # The amendment is stored as another process would store it: not through the kept one.
+    app.adopt_policy(c.AdoptPolicy(terms=amended), OFFICER)
+    version, terms = app.policy_in_force(today)
+    assert (version, terms.intake_deadline_days) == (2, 21)
+    assert app.get_policy() is not first
