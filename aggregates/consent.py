@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from uuid import UUID, uuid4
 
@@ -257,3 +257,17 @@ class Consent(LeadAggregate):
                 self.expired_by_event = event.by_event
             case _:
                 super().when(event)
+
+
+def first_covering(
+    consents: Iterable[Consent],
+    recipient_organisation: str,
+    recipient_role: Role,
+    kind: InformationKind,
+    at: datetime,
+) -> Consent | None:
+    """The first of a person's consents under which the disclosure may be made at `at`."""
+    for consent in consents:
+        if consent.covers(recipient_organisation, recipient_role, kind, at):
+            return consent
+    return None

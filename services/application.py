@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic
 from aggregates.base import DomainError, LeadAggregate
 from aggregates.case import Case
 from aggregates.caseload import Caseload, caseload_id
-from aggregates.consent import Consent
+from aggregates.consent import Consent, first_covering
 from aggregates.consent_index import ConsentIndex, consent_index_id
 from aggregates.participant import Participant
 from aggregates.policy import NoPolicyInForceError, SitePolicy, policy_id
@@ -437,10 +437,10 @@ class LeadApplication(Application[UUID]):
 
     def consent_for_disclosure(self, question: c.DisclosureQuestion) -> Consent | None:
         """The consent under which the disclosure may be made now, or None: do not disclose."""
-        at = question.at or datetime.now(UTC)
-        for consent in self.consents_of(question.person_id):
-            if consent.covers(
-                question.recipient_organisation, question.recipient_role, question.kind, at
-            ):
-                return consent
-        return None
+        return first_covering(
+            self.consents_of(question.person_id),
+            question.recipient_organisation,
+            question.recipient_role,
+            question.kind,
+            question.at or datetime.now(UTC),
+        )

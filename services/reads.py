@@ -13,6 +13,7 @@ from uuid import UUID
 
 import psycopg
 
+from aggregates.consent import first_covering
 from events.base import Actor
 from events.consent import InformationKind
 from events.disclosure import disclosure_record
@@ -51,16 +52,20 @@ def liaison_case_view(
     (or, for an auditor's replay, at `at`, read from the view as rebuilt then: `schema`)."""
     now = at or datetime.now(UTC)
     candidates = [person_id] if person_id else liaison.person_ids_with_cases(conn, schema=schema)
-    allowed = {
-        p: c for p in candidates if (c := covered(app, actor, p, InformationKind.LEGAL_STATUS, now))
-    }
+    consents = {p: app.consents_of(p) for p in candidates}  # each person's, read once, now
+
+    def cover(person: UUID, kind: InformationKind) -> UUID | None:
+        found = first_covering(consents[person], actor.organisation, actor.role, kind, now)
+        return found.id if found else None
+
+    allowed = {p: c for p in candidates if (c := cover(p, InformationKind.LEGAL_STATUS))}
     view = liaison.case_view(conn, list(allowed), schema=schema) if allowed else []
     for entry in view:
         person = entry["person_id"]
         entry["consent_id"] = allowed[person]
-        if not covered(app, actor, person, InformationKind.PROGRAM_STATUS, now):
+        if not cover(person, InformationKind.PROGRAM_STATUS):
             entry["program"] = None
-        if not covered(app, actor, person, InformationKind.PROGRESS_SUMMARY, now):
+        if not cover(person, InformationKind.PROGRESS_SUMMARY):
             entry["progress_summaries"] = []
     return view
 
