@@ -151,10 +151,11 @@ class OutboxRelay:
     def run_once(self) -> int:
         """Send the next batch; returns how many events it sent (0: nothing new).
 
-        Batches are pipelined: while one is on its way to Kafka the next is read and
-        sent, and the position moves past a batch only once Kafka acknowledged all of
-        it (and every batch before it). With nothing new, everything in flight is
-        waited for. A failure forgets what is in flight: sent again from the position.
+        Full batches are pipelined: while one is on its way to Kafka the next is read
+        and sent, and the position moves past a batch only once Kafka acknowledged all
+        of it (and every batch before it). A batch that is not full is all there is:
+        everything in flight is then waited for. A failure forgets what is in flight,
+        which is sent again from the position.
         """
         if self._sent is None:
             self._sent = self.position.load()
@@ -170,8 +171,9 @@ class OutboxRelay:
                 ]
                 self._in_flight.append((notifications[-1].id, futures))
                 self._sent = notifications[-1].id
+            if len(notifications) == self.batch_size:
                 self._settle(keep=1)  # the one just sent travels while the next is read
-            else:
+            else:  # all there is for now: see it acknowledged before waiting for more
                 self.producer.flush()
                 self._settle(keep=0)
         except BaseException:
@@ -196,7 +198,7 @@ class OutboxRelay:
             self.wakeup.listen()  # before the first look at the store: no append is missed
         try:
             while not stop.is_set():
-                if self.run_once() == 0:
+                if self.run_once() < self.batch_size:  # caught up: wait for the next append
                     if self.wakeup is None:
                         stop.wait(self.idle_seconds)
                     else:
