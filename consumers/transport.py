@@ -2,8 +2,9 @@
 
 faust builds its consumer with `fetch_min_bytes=1` and `fetch_max_wait_ms=1500`: while
 events trickle in, every fetch returns with one or two messages and the next is sent at
-once, so the worker and the broker spend their time on fetch requests (measured in
-`lead bench latency`: about a third of the worker's and the broker's CPU). Here a fetch
+once, so the worker and the broker spend their time on fetch requests (`lead bench
+latency`: with this transport the worker's CPU per referral fell from 5.3 to 3.4 ms,
+the broker's from 5.6 to 1.1 ms). Here a fetch
 waits up to `FETCH_MAX_WAIT_MS` for `FETCH_MIN_BYTES` to gather; with a backlog the bytes
 are there at once, so throughput is unchanged and the added latency is at most the wait.
 """

@@ -439,10 +439,10 @@ def bench_latency(container: Any, events: int, rounds: int) -> list[Figure]:
     policy = container.application.policy_in_force(datetime.now(UTC).date())
     count = max(events // 2, 20)
     achieved: list[float] = []
-    procs = [_spawn("relay", settings), _spawn("consumers", settings)]
     from infra.local_kafka import LocalKafka
     from infra.local_postgres import LocalPostgres
 
+    procs = [_spawn("relay", settings), _spawn("consumers", settings)]
     who = {
         "relay": (procs[0].pid, False),
         "worker": (procs[1].pid, False),

@@ -40,9 +40,9 @@ class Wakeup:
     eventsourcing's recorder sends `NOTIFY <its channel>` in every transaction that
     appends (the channel is the events table's name); PostgreSQL delivers it at commit.
 
-    Listening starts at the first wait, before the relay's next look at the store, so a
-    commit between that look and the wait still wakes it. Without a connection it just
-    sleeps: the relay then polls, and reports PostgreSQL's absence from the store itself.
+    The relay listens before its first look at the store, so a commit between a look
+    and the wait that follows still wakes it. Without a connection it just sleeps: the
+    relay then polls, and learns of PostgreSQL's absence from the store itself.
     """
 
     def __init__(self, dsn: str, channel: str) -> None:
