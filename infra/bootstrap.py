@@ -207,6 +207,23 @@ class Container:
             web_port=self.settings.consumer_web_port,
         )
 
+    def read_pool(self) -> ConnectionPool[Any]:
+        """The API's connections for reads, health and idempotency keys (opened by the API).
+
+        Each is checked as it is handed out (an empty query): one PostgreSQL has closed
+        (a restart, a failover) is replaced instead of failing the request with a 500.
+        """
+        return ConnectionPool(
+            self.settings.dsn,
+            min_size=1,
+            max_size=10,
+            open=False,
+            kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
+            # Reads set a dict row factory on the connection: back to tuples when returned.
+            reset=lambda conn: setattr(conn, "row_factory", tuple_row),
+        )
+
     def api(self) -> FastAPI:
         from infra.consistency import ReadYourWrites, TopicEnds
         from infra.health import Health
@@ -217,15 +234,7 @@ class Container:
         from services.principals import Principals
         from services.telemetry import Gauges, Telemetry, install
 
-        pool: ConnectionPool[Any] = ConnectionPool(
-            self.settings.dsn,
-            min_size=1,
-            max_size=10,
-            open=False,
-            kwargs={"autocommit": True},
-            # Reads set a dict row factory on the connection: back to tuples when returned.
-            reset=lambda conn: setattr(conn, "row_factory", tuple_row),
-        )
+        pool = self.read_pool()
         ends = TopicEnds(self.settings.bootstrap_servers)
         health = Health(
             pool, ends, [p.name for p in self.projections], max_lag=self.settings.ready_max_lag
