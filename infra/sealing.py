@@ -97,15 +97,23 @@ class PostgresKeyStore:
             self._local.conn = conn
         return conn
 
+    def _execute(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One statement, its first row. Every statement here may run twice, so one on a
+        connection PostgreSQL has closed (a restart, a failover) runs again on a new one."""
+        try:
+            return self._conn().execute(query, params).fetchone()
+        except psycopg.OperationalError:
+            conn = getattr(self._local, "conn", None)
+            if conn is None or not conn.broken:
+                raise
+            conn.close()
+            return self._conn().execute(query, params).fetchone()
+
     def _unwrap(self, person_id: UUID, wrapped: bytes) -> bytes:
         return _decrypt(self.master, wrapped, person_id.bytes)
 
     def get(self, person_id: UUID) -> bytes | None:
-        row = (
-            self._conn()
-            .execute("SELECT wrapped FROM person_keys WHERE person_id = %s", (person_id,))
-            .fetchone()
-        )
+        row = self._execute("SELECT wrapped FROM person_keys WHERE person_id = %s", (person_id,))
         if row is None or row[0] is None:
             return None
         return self._unwrap(person_id, bytes(row[0]))
@@ -113,16 +121,12 @@ class PostgresKeyStore:
     def get_or_create(self, person_id: UUID) -> bytes | None:
         wrapped = _encrypt(self.master, AESGCM.generate_key(bit_length=256), person_id.bytes)
         # One round trip: the new key, or (one already there, or destroyed) the stored one.
-        row = (
-            self._conn()
-            .execute(
-                "WITH made AS (INSERT INTO person_keys (person_id, wrapped) VALUES (%s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING wrapped) "
-                "SELECT wrapped FROM made UNION ALL "
-                "SELECT wrapped FROM person_keys WHERE person_id = %s LIMIT 1",
-                (person_id, wrapped, person_id),
-            )
-            .fetchone()
+        row = self._execute(
+            "WITH made AS (INSERT INTO person_keys (person_id, wrapped) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING wrapped) "
+            "SELECT wrapped FROM made UNION ALL "
+            "SELECT wrapped FROM person_keys WHERE person_id = %s LIMIT 1",
+            (person_id, wrapped, person_id),
         )
         if row is None or row[0] is None:
             return None
@@ -130,21 +134,17 @@ class PostgresKeyStore:
 
     def destroy(self, person_id: UUID, reason: str) -> bool:
         """Overwrite the wrapped key with NULL (the row stays, saying when and why)."""
-        found = (
-            self._conn()
-            .execute(
-                "UPDATE person_keys SET wrapped = NULL, "
-                "destroyed_at = coalesce(destroyed_at, now()), "
-                "destroyed_reason = coalesce(destroyed_reason, %s) "
-                "WHERE person_id = %s RETURNING 1",
-                (reason, person_id),
-            )
-            .fetchone()
+        found = self._execute(
+            "UPDATE person_keys SET wrapped = NULL, "
+            "destroyed_at = coalesce(destroyed_at, now()), "
+            "destroyed_reason = coalesce(destroyed_reason, %s) "
+            "WHERE person_id = %s RETURNING 1",
+            (reason, person_id),
         )
         if found is None:  # no key yet: make sure none is ever made
-            self._conn().execute(
+            self._execute(
                 "INSERT INTO person_keys (person_id, wrapped, destroyed_at, destroyed_reason) "
-                "VALUES (%s, NULL, now(), %s) ON CONFLICT DO NOTHING",
+                "VALUES (%s, NULL, now(), %s) ON CONFLICT DO NOTHING RETURNING 1",
                 (person_id, reason),
             )
         return True
