@@ -25,7 +25,7 @@ from aggregates.consent_index import ConsentIndex, consent_index_id
 from aggregates.participant import Participant
 from aggregates.policy import NoPolicyInForceError, SitePolicy, policy_id
 from aggregates.referral import Referral
-from events.base import Actor
+from events.base import Actor, DomainEvent
 from events.consent import InformationKind
 from events.participant import CaseloadOpened
 from events.policy import PolicyTerms
@@ -84,13 +84,34 @@ class LeadApplication(Application[UUID]):
 
     # -- plumbing ---------------------------------------------------------------------
     def _save(self, *aggregates: LeadAggregate) -> int:
+        sent = [
+            (e.originator_id, e.originator_version, e.timestamp)
+            for a in aggregates
+            for e in a.pending_events
+            if isinstance(e, DomainEvent)
+        ]
         try:
             recordings: list[Recording[UUID]] = self.save(*aggregates)
         except IntegrityError:
+            if sent and self._stored_as_sent(sent):
+                # eventsourcing retries an insert whose connection failed; when the first
+                # try had committed, the retry collides with our own events: it is done.
+                return int(self.recorder.max_notification_id() or 0)
             raise ConcurrencyError(
                 "the record was changed by someone else at the same time; reload it and retry"
             ) from None
         return max(r.notification.id for r in recordings) if recordings else 0
+
+    def _stored_as_sent(self, sent: list[tuple[UUID, int, datetime]]) -> bool:
+        """Whether every event is in the store as this save made it (by its `timestamp`,
+        taken when the event was made: another writer's event would not share it)."""
+        for originator_id, version, timestamp in sent:
+            stored = list(
+                self.repository.event_store.get(originator_id, gt=version - 1, lte=version)
+            )
+            if len(stored) != 1 or getattr(stored[0], "timestamp", None) != timestamp:
+                return False
+        return True
 
     def _get(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
         try:
