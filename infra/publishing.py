@@ -61,15 +61,16 @@ class Publisher:
         self.direct = 0  # how many were assembled directly (the rest through the model)
 
     def __call__(self, position: int, stored: Stored) -> tuple[bytes, bytes]:
-        state = self._current(stored)
+        shape = self._shape(stored.topic)
+        state = self._current(shape, stored)
         if state is None:
             return self._through_model(position, stored)
-        shape = self._shape(stored.topic)
+        aggregate_id = str(stored.originator_id)
         data = {name: state[name] for name in shape.published}
-        data["aggregate_id"] = str(stored.originator_id)
+        data["aggregate_id"] = aggregate_id
         data["aggregate_version"] = stored.originator_version
         data["recorded_at"] = datetime.fromisoformat(state["timestamp"]).isoformat()
-        event_id = shape.cls.event_id_of(stored.originator_id, stored.originator_version)
+        event_id = shape.cls.event_id_of(aggregate_id, stored.originator_version)
         message: dict[str, Any] = {
             "specversion": "1.0",
             "id": str(event_id),
@@ -83,7 +84,7 @@ class Publisher:
         message["sequence"] = str(position).zfill(SEQUENCE_DIGITS)
         message["data"] = data
         self.direct += 1
-        key = state["person_id"] or str(stored.originator_id)
+        key = state["person_id"] or aggregate_id
         return key.encode(), to_json(message)
 
     def _shape(self, topic: str) -> _Shape:
@@ -101,11 +102,10 @@ class Publisher:
             self._shapes[topic] = shape
         return shape
 
-    def _current(self, stored: Stored) -> dict[str, Any] | None:
+    def _current(self, shape: _Shape, stored: Stored) -> dict[str, Any] | None:
         """The stored state, when it can be published as it is; else None."""
         if self.mapper.cipher is not None or self.mapper.compressor is not None:
             return None
-        shape = self._shape(stored.topic)
         state = from_json(stored.state)
         if not isinstance(state, dict) or state.pop("class_version", 1) != shape.version:
             return None

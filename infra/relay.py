@@ -138,7 +138,6 @@ class OutboxRelay:
         self.publisher = Publisher(mapper, source)
         self.producer = producer
         self.position = position
-        self.source = source
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.topic = topic
