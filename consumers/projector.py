@@ -8,6 +8,7 @@ down is retried here until it is back, never skipped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -205,10 +206,8 @@ class Projector:
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
             # One transaction: every projection has the batch, or none has.
-            async with conn.transaction():
-                result = await apply_targets(conn, targets)
-                if errors:
-                    await record_errors(conn, self.consumer, errors)
+            record = functools.partial(record_errors, consumer=self.consumer, errors=errors)
+            result = await apply_targets(conn, targets, then=record if errors else None)
             self.applied += result.messages
             # The topics are compacted: a row changed twice in a batch is sent once, as it
             # stands after the batch.

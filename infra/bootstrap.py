@@ -205,6 +205,8 @@ class Container:
             projector=Projector(self.settings.dsn, self.projections, opener=self.opener),
             read_ranges=functools.partial(read_ranges, self.settings.bootstrap_servers),
             web_port=self.settings.consumer_web_port,
+            batch_size=self.settings.consumer_batch_size,
+            batch_wait=self.settings.consumer_batch_wait,
         )
 
     def read_pool(self) -> ConnectionPool[Any]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from projections.base import (
@@ -55,14 +57,17 @@ CREATE TABLE IF NOT EXISTS consumer_errors (
 async def record_errors(
     conn: psycopg.AsyncConnection[Any], consumer: str, errors: Sequence[tuple[str, int, int, str]]
 ) -> None:
-    """What was dead-lettered and why, for `lead projections status`."""
-    async with conn.transaction():
-        for topic, partition, offset, error in errors:
-            await conn.execute(
-                'INSERT INTO consumer_errors (consumer, topic, partition, "offset", error) '
-                "VALUES (%s, %s, %s, %s, %s)",
-                (consumer, topic, partition, offset, error[:2000]),
-            )
+    """What was dead-lettered and why, for `lead projections status` (in the caller's
+    transaction: `apply_targets(..., then=...)`)."""
+    if errors:
+        await conn.cursor().executemany(
+            'INSERT INTO consumer_errors (consumer, topic, partition, "offset", error) '
+            "VALUES (%s, %s, %s, %s, %s)",
+            [
+                (consumer, topic, part, offset, error[:2000])
+                for topic, part, offset, error in errors
+            ],
+        )
 
 
 def table_ddl(schema: str, table: Table) -> list[sql.Composed]:
@@ -250,27 +255,53 @@ class Applied:
     changed: dict[str, list[RowState]] = field(default_factory=dict)  # by target key
 
 
-async def _apply_layer(
+Returned = list[tuple[str, str, str, psycopg.AsyncCursor[Any]]]  # target, table, op, cursor
+
+
+async def _send_layer(
     conn: psycopg.AsyncConnection[Any],
     target: Target,
     layer: Sequence[RowChange],
-    changed: list[RowState],
+    returned: Returned,
 ) -> None:
-    """One layer (see `layers`): each statement shape sent once for all its changes."""
+    """One layer (see `layers`), sent without waiting for an answer: each statement
+    shape once for all its changes, or, when the rows are wanted back, one statement
+    per change whose rows are read once the transaction has committed."""
     groups: dict[str, list[tuple[RowChange, list[Any]]]] = {}
     for change in layer:
         text, params = change_statement(change, target.schema, returning=target.returning)
         groups.setdefault(text, []).append((change, params))
     for text, group in groups.items():
-        cursor = conn.cursor(row_factory=dict_row)
-        await cursor.executemany(text, [params for _, params in group], returning=target.returning)
         if not target.returning:
+            await conn.cursor().executemany(text, [params for _, params in group])
             continue
-        for i, (change, _) in enumerate(group):
-            if i:
-                cursor.nextset()
+        # executemany(returning=True) would wait for its rows: a round trip per shape.
+        for change, params in group:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(text, params, prepare=True)
             op = "delete" if isinstance(change, Delete) else "upsert"
-            changed.extend(RowState(change.table, op, row) for row in await cursor.fetchall())
+            returned.append((target.key, change.table, op, cursor))
+
+
+@asynccontextmanager
+async def _pipelined_transaction(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """BEGIN ... COMMIT sent as one pipeline: what is queued inside goes out without
+    waiting for answers, and the block ends with one sync that waits for them all.
+
+    (psycopg's `transaction()` inside a pipeline syncs on entry and twice on exit.)
+    Any failure closes the connection, which rolls the transaction back on the server;
+    the caller connects again. `conn` must be in autocommit mode and not in a transaction.
+    """
+    if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
+        raise psycopg.ProgrammingError("apply_targets needs an idle autocommit connection")
+    try:
+        async with conn.pipeline():
+            await conn.execute("BEGIN")
+            yield
+            await conn.execute("COMMIT")
+    except BaseException:
+        await conn.close()
+        raise
 
 
 def layers(
@@ -304,23 +335,34 @@ def layers(
     return planned
 
 
-async def apply_targets(conn: psycopg.AsyncConnection[Any], targets: Sequence[Target]) -> Applied:
-    """Apply each target's batch and move its positions, all in one transaction.
+async def apply_targets(
+    conn: psycopg.AsyncConnection[Any],
+    targets: Sequence[Target],
+    *,
+    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
+) -> Applied:
+    """Apply each target's batch and move its positions, all in one transaction; `then`
+    adds its own statements to it before the commit.
 
     Messages at or below the stored offset of their partition were applied before
     (a redelivery after a crash or rebalance) and are skipped. The changes go in
-    layers, one statement per shape per layer (`layers`), so a batch costs a few
-    round trips, not one per change. A change the version guard stopped changed
-    nothing and returns no row.
+    layers, one statement per shape per layer (`layers`), and the transaction is one
+    pipeline: two round trips in all, one for the stored positions and one for the
+    rest. A change the version guard stopped changed nothing and returns no row.
+    A failure closes `conn` (see `_pipelined_transaction`).
     """
     result = Applied()
     targets = [t for t in targets if t.batch]
     if not targets:
+        if then is not None:
+            async with _pipelined_transaction(conn):
+                await then(conn)
         return result
     wanted = sorted(
         {(t.key, d.topic, d.partition) for t in targets for d in t.batch}
     )  # one order for every writer: row locks are taken in it
-    async with conn.transaction():
+    returned: Returned = []
+    async with _pipelined_transaction(conn):
         # Shared with other writers of these projections, exclusive to a rebuild's swap.
         await conn.execute(
             "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
@@ -344,7 +386,7 @@ async def apply_targets(conn: psycopg.AsyncConnection[Any], targets: Sequence[Ta
                     reached[where] = delivered.offset
                     result.messages += 1
             for layer in layers(new, target.primary_keys):
-                await _apply_layer(conn, target, layer, result.changed.setdefault(target.key, []))
+                await _send_layer(conn, target, layer, returned)
         moved = [(*w, o) for w, o in reached.items() if o > stored.get(w, -1)]
         if moved:
             await conn.execute(
@@ -354,6 +396,12 @@ async def apply_targets(conn: psycopg.AsyncConnection[Any], targets: Sequence[Ta
                 'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
                 tuple([m[i] for m in moved] for i in range(4)),
             )
+        if then is not None:
+            await then(conn)
+    for key, table, op, cursor in returned:  # committed: every answer is in
+        result.changed.setdefault(key, []).extend(
+            RowState(table, op, row) for row in await cursor.fetchall()
+        )
     return result
 
 

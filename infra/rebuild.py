@@ -192,8 +192,7 @@ class Rebuilder:
             )
             for p in self.projections
         ]
-        async with conn.transaction():
-            done = await apply_targets(conn, plans)
+        done = await apply_targets(conn, plans)
         for plan, projection in zip(plans, self.projections, strict=True):
             self.result.by_projection[projection.name] = self.result.by_projection.get(
                 projection.name, 0

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     api_port: int = 8000
     relay_batch_size: int = Field(2000, ge=1, le=10_000)
     relay_idle_seconds: float = Field(0.2, gt=0)
+    consumer_batch_size: int = Field(500, ge=1, le=10_000)
+    consumer_batch_wait: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="Seconds a worker's agent waits for its batch to fill before applying "
+        "what it has: longer gives bigger batches (less work per event), shorter less latency.",
+    )
     signing_key_file: Path | None = Field(
         None,
         description="The site's Ed25519 key (PEM) that signs chain checkpoints; "
