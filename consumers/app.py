@@ -94,7 +94,7 @@ def create_app(
     read_ranges: ReadRanges,
     web_port: int = 6066,
     batch_size: int = 500,
-    batch_wait: float = 0.05,
+    batch_wait: float = 0.01,
     feed: ProsecutionFeed | None = None,
 ) -> faust.App:
     app = App(

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     relay_idle_seconds: float = Field(0.2, gt=0)
     consumer_batch_size: int = Field(500, ge=1, le=10_000)
     consumer_batch_wait: float = Field(
-        0.05,
+        0.01,
         gt=0,
         le=5,
         description="Seconds a worker's agent waits for its batch to fill before applying "
