@@ -174,6 +174,7 @@ class Settings(BaseSettings):
         url = urlsplit(self.dsn)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:LeadEventRecorder",
             "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
             "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "lead",
