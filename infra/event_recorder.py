@@ -13,7 +13,8 @@ eventsourcing has a function of its own (`POSTGRES_ENABLE_DB_FUNCTIONS`) but it 
 no table lock: writers could commit out of order and a reader tailing the store could
 pass over an id that commits later.
 
-Reading an aggregate's events is eventsourcing's query, rendered once per shape.
+Reading an aggregate's events and the notification log are eventsourcing's queries,
+rendered once per shape (eventsourcing composes and renders them on every call).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
@@ -65,13 +71,13 @@ class LeadEventRecorder(PostgresApplicationRecorder):
             )
             .as_string()
         )
-        self._selects: dict[tuple[bool, bool, bool, bool], str] = {}
+        self._statements: dict[tuple[Any, ...], str] = {}
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> str:
         """eventsourcing's statement for reading an aggregate's events, rendered once
         per shape (it composes and renders it again on every read)."""
-        shape = (gt, lte, desc, limit)
-        if (found := self._selects.get(shape)) is None:
+        shape = ("e", gt, lte, desc, limit)
+        if (found := self._statements.get(shape)) is None:
             statement = self.select_events_statement
             if gt:
                 statement += SQL(" AND originator_version > %s")
@@ -82,8 +88,53 @@ class LeadEventRecorder(PostgresApplicationRecorder):
             )
             if limit:
                 statement += SQL(" LIMIT %s")
-            found = self._selects[shape] = statement.as_string()
+            found = self._statements[shape] = statement.as_string()
         return found
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """eventsourcing's query for the notification log (what the relay tails),
+        rendered once per shape."""
+        shape = ("n", start is not None, inclusive_of_start, stop is not None, bool(topics))
+        if (statement := self._statements.get(shape)) is None:
+            where = []
+            if start is not None:
+                where.append("notification_id>=%s" if inclusive_of_start else "notification_id>%s")
+            if stop is not None:
+                where.append("notification_id <= %s")
+            if topics:
+                where.append("topic = ANY(%s)")
+            composed = SQL("SELECT * FROM {schema}.{table}").format(
+                schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name)
+            )
+            if where:
+                composed += SQL(" WHERE " + " AND ".join(where))
+            composed += SQL(" ORDER BY notification_id LIMIT %s")
+            statement = self._statements[shape] = composed.as_string()
+        params: list[Any] = [p for p in (start, stop) if p is not None]
+        if topics:
+            params.append(list(topics))
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events(

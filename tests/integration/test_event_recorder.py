@@ -11,6 +11,7 @@ import uuid
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from infra.bootstrap import Container
 from infra.event_recorder import LeadEventRecorder
@@ -118,3 +119,37 @@ def test_a_duplicate_version_is_refused_and_nothing_of_its_append_is_stored(
         recorder.insert_events(append)
     assert recorder.max_notification_id() == before
     assert recorder.select_events(fresh) == []
+
+
+def test_its_reads_answer_as_eventsourcings_own_for_every_shape(container: Container) -> None:
+    """The statements rendered once per shape give what eventsourcing's give."""
+    recorder = container.application.recorder
+    assert isinstance(recorder, LeadEventRecorder)
+    referral = container.application.receive_referral(
+        ReceiveReferral.model_validate(referral_body()), OFFICER
+    )
+    top = int(recorder.max_notification_id() or 0)
+    topics = sorted({n.topic for n in recorder.select_notifications(top - 1, 2)})
+    for start in (None, 1, top - 3):
+        for stop in (None, top - 1):
+            for chosen in ((), topics[:1]):
+                for inclusive in (True, False):
+                    ours = recorder.select_notifications(
+                        start, 5, stop, chosen, inclusive_of_start=inclusive
+                    )
+                    theirs = PostgresApplicationRecorder.select_notifications(
+                        recorder, start, 5, stop, chosen, inclusive_of_start=inclusive
+                    )
+                    assert ours == theirs
+    for gt in (None, 0, 1):
+        for lte in (None, 1, 2):
+            for desc in (False, True):
+                for limit in (None, 1):
+                    ours_e = recorder.select_events(
+                        referral.id, gt=gt, lte=lte, desc=desc, limit=limit
+                    )
+                    theirs_e = PostgresApplicationRecorder.select_events(
+                        recorder, referral.id, gt=gt, lte=lte, desc=desc, limit=limit
+                    )
+                    assert ours_e == theirs_e
+    assert recorder.select_events(referral.id)  # the referral's events are there to compare
