@@ -38,3 +38,26 @@ def test_settings_pass_to_a_child_process_unchanged(monkeypatch: pytest.MonkeyPa
     for name, value in original.environ().items():
         monkeypatch.setenv(name, value)
     assert Settings() == original
+
+
+def test_every_setting_is_in_the_operators_table_with_its_default() -> None:
+    """docs/deploy.md lists each LEAD_* setting; where the default is a plain value,
+    the table shows that value (a stale default there misleads an operator)."""
+    import re
+
+    from infra.settings import PROJECT_ROOT
+
+    shown: dict[str, str] = {}
+    for line in (PROJECT_ROOT / "docs" / "deploy.md").read_text().splitlines():
+        if line.startswith("| `"):
+            names, default = (c.strip() for c in line.strip("|").split("|")[:2])
+            values = re.findall(r"`([^`]*)`", default)
+            for i, name in enumerate(re.findall(r"`([A-Z_]+)`", names)):
+                shown[name] = values[i] if i < len(values) else default
+    for name, field in Settings.model_fields.items():
+        assert name.upper() in shown, f"LEAD_{name.upper()} is not in docs/deploy.md"
+        default = field.default
+        if isinstance(default, bool) or not isinstance(default, int | float | str):
+            continue  # paths, unset values and JSON: described in words
+        number = isinstance(default, int | float)
+        assert (float(shown[name.upper()]) if number else shown[name.upper()]) == default, name
