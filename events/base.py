@@ -8,6 +8,7 @@ loading. The aggregate supplies the state change through its ``when`` method.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 # Namespace for event ids: the id of an event is a function of its aggregate and
 # version, so a republished event keeps its id and consumers can deduplicate.
 EVENT_ID_NAMESPACE = UUID("5f0e7c7e-2f4e-4a43-9a53-6d1c1c7a0e11")
+_EVENT_ID_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
 class Role(StrEnum):
@@ -104,6 +106,21 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
     def event_id_of(originator_id: UUID | str, originator_version: int) -> UUID:
         """An event's id: the same wherever and however often it is published."""
         return uuid.uuid5(EVENT_ID_NAMESPACE, f"{originator_id}:{originator_version}")
+
+    @staticmethod
+    def event_id_text_of(originator_id: str, originator_version: int) -> str:
+        """`str(event_id_of(...))` without the UUID objects (the relay makes one per event):
+        the same name-based (version 5) UUID of RFC 4122, from the SHA-1 directly."""
+        digest = bytearray(
+            hashlib.sha1(
+                _EVENT_ID_NAMESPACE_BYTES + f"{originator_id}:{originator_version}".encode(),
+                usedforsecurity=False,
+            ).digest()[:16]
+        )
+        digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+        h = digest.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     @property
     def recorded_at(self) -> datetime:

@@ -70,10 +70,9 @@ class Publisher:
         data["aggregate_id"] = aggregate_id
         data["aggregate_version"] = stored.originator_version
         data["recorded_at"] = datetime.fromisoformat(state["timestamp"]).isoformat()
-        event_id = shape.cls.event_id_of(aggregate_id, stored.originator_version)
         message: dict[str, Any] = {
             "specversion": "1.0",
-            "id": str(event_id),
+            "id": shape.cls.event_id_text_of(aggregate_id, stored.originator_version),
             "source": self.source,
             "type": shape.type,
         }

@@ -5,8 +5,11 @@ from uuid import UUID
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregates.referral import Referral
+from events.base import DomainEvent
 from events.envelope import CONTENT_TYPE, CloudEvent, EnvelopeError, decode, envelope
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
 from events.registry import UnknownEventTypeError
@@ -65,6 +68,14 @@ def test_the_event_id_is_stable_so_a_republished_event_can_be_deduplicated() -> 
     again = envelope(event, position=1, source="s")
     assert first.id == again.id
     assert UUID(first.id)
+
+
+@given(st.one_of(st.uuids().map(str), st.text()), st.integers(min_value=0, max_value=2**63 - 1))
+def test_the_relays_event_id_text_is_the_uuid5_the_model_gives(
+    originator_id: str, version: int
+) -> None:
+    text = DomainEvent.event_id_text_of(originator_id, version)
+    assert text == str(DomainEvent.event_id_of(originator_id, version))
 
 
 def test_decoding_gives_back_the_same_event() -> None:
