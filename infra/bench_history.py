@@ -2,7 +2,8 @@
 
 A demo site (services/demo.py) is recorded once in memory; the history is then that
 site copied again and again with fresh identities (every UUID mapped to a new one,
-case managers renamed per copy, so caseloads stay the size a site has), written
+case managers renamed per copy, so caseloads stay the size a site has; an id the
+application derives, such as a person's consent index, derived again), written
 straight into the event store with COPY (the hash chain's trigger still runs) and
 sent onto `lead.events.v1` as the relay would have sent it. The relay's position is
 moved past it, so nothing is published twice.
@@ -19,7 +20,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -51,6 +52,49 @@ class Recorded:
 class Template:
     events: list[Recorded]
     participants: int
+    # Ids the application derives from another value (a person's consent index, a case
+    # manager's caseload, an event's id): (how, from what, version). A copy derives
+    # them again from its own values, or it could not find them (`consents_of`).
+    derived: dict[bytes, tuple[str, bytes, int]] = field(default_factory=dict)
+
+
+def _derivations() -> dict[str, Callable[..., uuid.UUID]]:
+    from aggregates.caseload import caseload_id
+    from aggregates.consent_index import consent_index_id
+    from aggregates.principal import principal_id
+    from aggregates.privacy import erasure_id
+    from events.base import DomainEvent
+    from services.application import participant_id_for
+
+    return {
+        "consent index": lambda person, _: consent_index_id(uuid.UUID(person.decode())),
+        "participant": lambda person, _: participant_id_for(uuid.UUID(person.decode())),
+        "erasure": lambda person, _: erasure_id(uuid.UUID(person.decode())),
+        "caseload": lambda name, _: caseload_id(name.decode()),
+        "principal": lambda name, _: principal_id(name.decode()),
+        "event": lambda aggregate, version: DomainEvent.event_id_of(aggregate.decode(), version),
+    }
+
+
+def _derived(events: list[Recorded]) -> dict[bytes, tuple[str, bytes, int]]:
+    """Every derived id the template's values give (most name nothing stored: harmless)."""
+    people = {p for e in events for p in re.findall(rb'"person_id":"([0-9a-f-]{36})"', e.state)}
+    names = {b"cm." + n for e in events for n in CASE_MANAGER.findall(e.state)}
+    how = _derivations()
+    found: dict[bytes, tuple[str, bytes, int]] = {}
+    for kind, values in (
+        ("consent index", people),
+        ("participant", people),
+        ("erasure", people),
+        ("caseload", names),
+        ("principal", names),
+    ):
+        for value in values:
+            found[str(how[kind](value, 0)).encode()] = (kind, value, 0)
+    for e in events:
+        event_id = how["event"](e.originator_id, e.originator_version)
+        found[str(event_id).encode()] = ("event", e.originator_id, e.originator_version)
+    return found
 
 
 def template(site_id: str, *, participants: int = 100, months: int = 12) -> Template:
@@ -85,23 +129,35 @@ def template(site_id: str, *, participants: int = 100, months: int = 12) -> Temp
                 once=isinstance(event, PolicyAdopted),
             )
         )
-    return Template(recorded, participants)
+    return Template(recorded, participants, _derived(recorded))
 
 
-def remapper(copy: int) -> Callable[[bytes], bytes]:
-    """Copy `copy` of the site: other people, other cases, other case managers."""
+def remapper(
+    copy: int, derived: dict[bytes, tuple[str, bytes, int]] | None = None
+) -> Callable[[bytes], bytes]:
+    """Copy `copy` of the site: other people, other cases, other case managers; an id
+    derived from another value is derived again from the copy's value."""
     if copy == 0:
         return lambda data: data
+    derived = derived or {}
+    how = _derivations()
     seen: dict[bytes, bytes] = {}
 
-    def new_id(match: re.Match[bytes]) -> bytes:
-        old = match.group()
+    def renamed(name: bytes) -> bytes:
+        return b"cm.c%d-" % copy + name.removeprefix(b"cm.")
+
+    def new_uuid(old: bytes) -> bytes:
         if old not in seen:
-            seen[old] = str(uuid.uuid5(COPIES_NAMESPACE, f"{copy}:{old.decode()}")).encode()
+            if old in derived:
+                kind, value, version = derived[old]
+                mapped = renamed(value) if kind in ("caseload", "principal") else new_uuid(value)
+                seen[old] = str(how[kind](mapped, version)).encode()
+            else:
+                seen[old] = str(uuid.uuid5(COPIES_NAMESPACE, f"{copy}:{old.decode()}")).encode()
         return seen[old]
 
     def remap(data: bytes) -> bytes:
-        data = UUID_BYTES.sub(new_id, data)
+        data = UUID_BYTES.sub(lambda match: new_uuid(match.group()), data)
         return CASE_MANAGER.sub(rb'"cm.c%d-\1"' % copy, data)
 
     return remap
@@ -111,7 +167,7 @@ def copies(site: Template, start: int) -> Iterator[tuple[int, Recorded]]:
     """(position, event) after position `start`, copy after copy, without end."""
     position, copy = start, 0
     while True:
-        remap = remapper(copy)
+        remap = remapper(copy, site.derived)
         for event in site.events:
             if event.once and copy:
                 continue
