@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -31,14 +32,25 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-def children_running() -> list[str]:
+def children_running(settings: Settings) -> list[str]:
+    """`lead api|relay|consumers` processes of this test stack (by their LEAD_DATA_DIR):
+    another stack's on the same machine is none of this test's business."""
     found = subprocess.run(
         ["pgrep", "-af", "services.cli (api|relay|consumers)"],
         capture_output=True,
         text=True,
         check=False,
     )
-    return found.stdout.splitlines()
+    mine = f"LEAD_DATA_DIR={settings.data_dir}".encode()
+    running = []
+    for line in found.stdout.splitlines():
+        try:
+            environ = Path(f"/proc/{line.split()[0]}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        if mine in environ:
+            running.append(line)
+    return running
 
 
 def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(
@@ -56,7 +68,7 @@ def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(
         run.send_signal(signal.SIGINT)  # Ctrl-C
         assert run.wait(timeout=90) == 0
     assert not port_open("127.0.0.1", PORT)
-    assert children_running() == []
+    assert children_running(settings) == []
 
     run = start(settings)
     try:
