@@ -38,8 +38,9 @@ class LeadEventRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
-        append = Identifier(f"{self.channel_name}_append")
         self.append_function = f"{self.channel_name}_append"
+        append = Identifier(self.append_function)
+        id_type = Identifier(self.datastore.originator_id_type)
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{append}("
@@ -57,7 +58,7 @@ class LeadEventRecorder(PostgresApplicationRecorder):
             ).format(
                 schema=schema,
                 append=append,
-                id_type=Identifier(self.datastore.originator_id_type),
+                id_type=id_type,
                 lock_timeout=self.datastore.lock_timeout,
                 table=Identifier(self.events_table_name),
                 channel=Identifier(self.channel_name),
@@ -66,12 +67,15 @@ class LeadEventRecorder(PostgresApplicationRecorder):
         # Rendered once: psycopg renders a composed statement again on every execute.
         self.append_statement = (
             SQL("SELECT * FROM {schema}.{append}(%s::{id_type}[], %s::bigint[], %s, %s)")
-            .format(
-                schema=schema, append=append, id_type=Identifier(self.datastore.originator_id_type)
-            )
+            .format(schema=schema, append=append, id_type=id_type)
             .as_string()
         )
         self._statements: dict[tuple[Any, ...], str] = {}
+
+    def _rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return curs.fetchall()
 
     def _select(self, gt: bool, lte: bool, desc: bool, limit: bool) -> str:
         """eventsourcing's statement for reading an aggregate's events, rendered once
@@ -123,18 +127,16 @@ class LeadEventRecorder(PostgresApplicationRecorder):
         if topics:
             params.append(list(topics))
         params.append(limit)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, params, prepare=True)
-            return [
-                Notification(
-                    id=row["notification_id"],
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+        return [
+            Notification(
+                id=row["notification_id"],
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in self._rows(statement, params)
+        ]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events(
@@ -148,17 +150,15 @@ class LeadEventRecorder(PostgresApplicationRecorder):
     ) -> Sequence[StoredEvent]:
         params = [originator_id, *(p for p in (gt, lte, limit) if p is not None)]
         statement = self._select(gt is not None, lte is not None, desc, limit is not None)
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(statement, params, prepare=True)
-            return [
-                StoredEvent(
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
-                )
-                for row in curs.fetchall()
-            ]
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in self._rows(statement, params)
+        ]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
