@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 
 from events.envelope import CloudEvent, Opener, decode_opening
@@ -25,6 +26,7 @@ from infra.projection_store import (
     Target,
     apply_batch,
     apply_targets,
+    column_types,
     primary_keys,
     record_errors,
 )
@@ -81,6 +83,7 @@ class Projector:
         self.opener = opener  # opens sealed fields the views may hold (progress summaries)
         self.consumer = consumer
         self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
+        self.types = {p.name: column_types(p.tables) for p in projections}
         self.projections = list(projections)
         self.opens = reads_sealed(self.projections)
         # One connection per agent: agents run concurrently, a connection cannot.
@@ -158,7 +161,8 @@ class Projector:
         key = {"table": state.table, **{k: state.row[k] for k in keys}}
         value = None
         if state.op != "delete":
-            value = json.dumps(
+            # Dates and times as `str` writes them, as they always were on these topics.
+            value = orjson.dumps(
                 {
                     "projection": projection,
                     "table": state.table,
@@ -167,10 +171,11 @@ class Projector:
                     "values": state.row,
                 },
                 default=str,
-                sort_keys=True,
-            ).encode()
+                option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
+            )
         return RowMessage(
             projection_topic(projection),
+            # The key's bytes are the row's identity on a compacted topic: never reformat.
             json.dumps(key, default=str, sort_keys=True).encode(),
             value,
         )
@@ -200,6 +205,7 @@ class Projector:
                 per_projection[p.name],
                 primary_keys(p.tables),
                 returning=p.name in DASHBOARD_PROJECTIONS,
+                types=self.types[p.name],
             )
             for p in self.projections
         ]

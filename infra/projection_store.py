@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from projections.base import (
     Delete,
@@ -213,6 +217,155 @@ def change_statement(
     return text, params
 
 
+_CONSTRAINT = re.compile(
+    r"\s+(?:NOT\s+NULL|NULL|DEFAULT|PRIMARY|UNIQUE|CHECK|REFERENCES|GENERATED|COLLATE)\b.*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def column_types(tables: Iterable[Table]) -> dict[str, dict[str, str]]:
+    """Each table's column types (`text NOT NULL` -> `text`), with the version column
+    `table_ddl` adds: what a statement applying many changes at once casts its arrays to."""
+    types: dict[str, dict[str, str]] = {}
+    for table in tables:
+        columns = {name: _CONSTRAINT.sub("", kind).strip() for name, kind in table.columns.items()}
+        if table.versioned:
+            columns["version"] = "integer"
+        types[table.name] = columns
+    return types
+
+
+@functools.lru_cache(maxsize=1024)
+def _many_statement(
+    kind: str,
+    schema: str,
+    table: str,
+    key: tuple[str, ...],
+    values: tuple[str, ...],
+    types: tuple[str, ...],
+    versioned: bool,
+    returning: bool,
+) -> str:
+    """One statement applying a group of same-shaped changes, whose rows come as one
+    JSON array of arrays (`many_statement`): the same text whatever the group's size.
+
+    `types` are the SQL types of (*key, *values, version if versioned), in that order.
+    The rows of a group are distinct (`layers`), so the order they apply in is immaterial."""
+    target = _ident(schema, table)
+    names = (*key, *values, *(("version",) if versioned else ()))
+    rows = (
+        "SELECT "
+        + ", ".join(
+            f"(r.e->>{i})::{kind_} AS {_ident(n)}"
+            for i, (n, kind_) in enumerate(zip(names, types, strict=True))
+        )
+        + " FROM jsonb_array_elements(%s::jsonb) AS r(e)"
+    )
+    match = " AND ".join(f"t.{_ident(k)} = v.{_ident(k)}" for k in key)
+    back = " RETURNING t.*" if returning else ""
+    if kind == "delete":
+        return f"DELETE FROM {target} AS t USING ({rows}) AS v WHERE {match}{back}"
+    if kind == "update":
+        sets = ", ".join(f"{_ident(n)} = v.{_ident(n)}" for n in (*values, "version"))
+        return (
+            f"UPDATE {target} AS t SET {sets} FROM ({rows}) AS v "
+            f"WHERE {match} AND t.version < v.version{back}"
+        )
+    assert kind == "upsert"
+    updates = [n for n in names if n not in key]
+    text = (
+        f"INSERT INTO {target} AS t ({', '.join(map(_ident, names))}) {rows} "
+        f"ON CONFLICT ({', '.join(map(_ident, key))}) "
+    )
+    if not updates:
+        text += "DO NOTHING"
+    else:
+        text += "DO UPDATE SET " + ", ".join(f"{_ident(n)} = EXCLUDED.{_ident(n)}" for n in updates)
+        if versioned:
+            text += " WHERE t.version < EXCLUDED.version"
+    return text + (" RETURNING *" if returning else "")
+
+
+Shape = tuple[str, str, tuple[str, ...], tuple[str, ...], bool]
+"""A change's kind, table, key columns, value columns and whether it carries a version."""
+
+
+def shape_of(change: RowChange) -> Shape | None:
+    """What changes must share to go in one statement; None for those that go alone."""
+    if isinstance(change, Upsert):
+        return (
+            "upsert",
+            change.table,
+            tuple(change.key),
+            tuple(n for n in change.values if n not in change.key),
+            change.version is not None,
+        )
+    if isinstance(change, Update):
+        return ("update", change.table, tuple(change.key), tuple(change.values), True)
+    if isinstance(change, Delete):
+        return ("delete", change.table, tuple(change.key), (), False)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """What orjson cannot write itself: a number kept exact, as text."""
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def _json_text(value: Any) -> str | None:
+    """A jsonb column's value as the JSON text the column is to hold (text is taken as
+    JSON already, as PostgreSQL takes a text parameter)."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value.obj if isinstance(value, Jsonb) else value, default=_plain).decode()
+
+
+def many_statement(
+    shape: Shape,
+    changes: Sequence[RowChange],
+    schema: str,
+    types: Mapping[str, Mapping[str, str]],
+    *,
+    returning: bool = False,
+) -> tuple[str, tuple[str]] | None:
+    """The statement and its one parameter, every change's row in one JSON document,
+    that apply `changes` (all of `shape`, each to a distinct row) at once.
+
+    Each value goes as JSON text and is cast to its column's type in PostgreSQL, as
+    a parameter of a single statement is. None when the changes cannot go together:
+    a column type unknown or an array type, or a value JSON cannot carry."""
+    kind, table, key, values, versioned = shape
+    names = (*key, *values, *(("version",) if versioned else ()))
+    known = types.get(table, {})
+    if any(n not in known or known[n].endswith("]") for n in names):
+        return None
+    as_json = [i for i, n in enumerate(names) if known[n] in ("json", "jsonb")]
+    rows: list[list[Any]] = []
+    for change in changes:
+        if isinstance(change, Delete):
+            row = list(change.key.values())
+        elif isinstance(change, Update):
+            row = [*change.key.values(), *change.values.values(), change.version]
+        else:
+            assert isinstance(change, Upsert)
+            row = [*change.key.values(), *(change.values[n] for n in values)]
+            if versioned:
+                row.append(change.version)
+        for i in as_json:
+            row[i] = _json_text(row[i])
+        rows.append(row)
+    try:
+        document = orjson.dumps(rows, default=_plain).decode()
+    except TypeError:
+        return None
+    text = _many_statement(
+        kind, schema, table, key, values, tuple(known[n] for n in names), versioned, returning
+    )
+    return text, (document,)
+
+
 @dataclass(frozen=True)
 class RowState:
     """A row as a change left it (`delete`: the row as it was removed)."""
@@ -247,6 +400,7 @@ class Target:
     batch: Sequence[Delivered]
     primary_keys: Mapping[str, tuple[str, ...]]  # by table
     returning: bool = False
+    types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # `column_types`
 
 
 @dataclass
@@ -264,23 +418,40 @@ async def _send_layer(
     layer: Sequence[RowChange],
     returned: Returned,
 ) -> None:
-    """One layer (see `layers`), sent without waiting for an answer: each statement
-    shape once for all its changes, or, when the rows are wanted back, one statement
-    per change whose rows are read once the transaction has committed."""
-    groups: dict[str, list[tuple[RowChange, list[Any]]]] = {}
+    """One layer (see `layers`), sent without waiting for an answer: the changes of one
+    shape in one statement (`many_statement`), or where they cannot go together, one
+    statement per change. Rows wanted back are read once the transaction has committed
+    (executemany(returning=True) would wait for them: a round trip per shape)."""
+    groups: dict[Shape | None, list[RowChange]] = {}
     for change in layer:
-        text, params = change_statement(change, target.schema, returning=target.returning)
-        groups.setdefault(text, []).append((change, params))
-    for text, group in groups.items():
-        if not target.returning:
-            await conn.cursor().executemany(text, [params for _, params in group])
-            continue
-        # executemany(returning=True) would wait for its rows: a round trip per shape.
-        for change, params in group:
+        groups.setdefault(shape_of(change), []).append(change)
+    for shape, group in groups.items():
+        many = None
+        if shape is not None and len(group) > 1:
+            many = many_statement(
+                shape, group, target.schema, target.types, returning=target.returning
+            )
+        if many is not None:
+            text, document = many
             cursor = conn.cursor(row_factory=dict_row)
-            await cursor.execute(text, params, prepare=True)
-            op = "delete" if isinstance(change, Delete) else "upsert"
-            returned.append((target.key, change.table, op, cursor))
+            await cursor.execute(text, document, prepare=True)
+            if target.returning:
+                op = "delete" if shape and shape[0] == "delete" else "upsert"
+                returned.append((target.key, group[0].table, op, cursor))
+            continue
+        singles: dict[str, list[tuple[RowChange, list[Any]]]] = {}
+        for change in group:
+            text, params = change_statement(change, target.schema, returning=target.returning)
+            singles.setdefault(text, []).append((change, params))
+        for text, same in singles.items():
+            if not target.returning:
+                await conn.cursor().executemany(text, [params for _, params in same])
+                continue
+            for change, params in same:
+                cursor = conn.cursor(row_factory=dict_row)
+                await cursor.execute(text, params, prepare=True)
+                op = "delete" if isinstance(change, Delete) else "upsert"
+                returned.append((target.key, change.table, op, cursor))
 
 
 @asynccontextmanager
@@ -418,8 +589,15 @@ async def apply_batch(
 
     When `changed` is given it receives the state of every row the batch changed.
     Without `tables` every change is applied on its own, in order (see `layers`)."""
-    keys = primary_keys(tables)
-    target = Target(projection, schema or schema_of(projection), batch, keys, changed is not None)
+    tables = list(tables)
+    target = Target(
+        projection,
+        schema or schema_of(projection),
+        batch,
+        primary_keys(tables),
+        changed is not None,
+        column_types(tables),
+    )
     result = await apply_targets(conn, [target])
     if changed is not None:
         changed.extend(result.changed.get(projection, []))

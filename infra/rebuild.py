@@ -26,6 +26,7 @@ from infra.projection_store import (
     Delivered,
     Target,
     apply_targets,
+    column_types,
     create_schema,
     lock_key,
     primary_keys,
@@ -79,6 +80,7 @@ class Rebuilder:
         suffix = "__next" if as_of is None else f"__asof_{as_of.strftime('%Y%m%dt%H%M%S')}"
         self.schemas = {p.name: f"{schema_of(p.name)}{suffix}" for p in self.projections}
         self.keys = {p.name: primary_keys(p.tables) for p in self.projections}
+        self.types = {p.name: column_types(p.tables) for p in self.projections}
         self.result = RebuildResult(dict(self.schemas))
 
     def positions_key(self, name: str) -> str:
@@ -189,6 +191,7 @@ class Rebuilder:
                     if offset < targets[p.name][tp]
                 ],
                 self.keys[p.name],
+                types=self.types[p.name],
             )
             for p in self.projections
         ]
