@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from consumers.deadletter import deadletter_record
-from consumers.projector import DISCLOSURES_POSITION, Projector
+from consumers.projector import Projector
 from consumers.prosecution import ProsecutionFeed
 from consumers.transport import App
 from events.envelope import CloudEvent, EnvelopeError
@@ -26,7 +26,7 @@ from events.topics import (
     PROSECUTION,
     projection_topic,
 )
-from infra.projection_store import Delivered
+from infra.projection_store import Behind, Delivered, Partition
 from infra.topic_reader import Message
 from projections.audit import disclosure_changes
 
@@ -81,6 +81,19 @@ def in_order(batch: Sequence[Any]) -> list[Record]:
     Stored positions are high-water marks: in that order 860-866 would be skipped.
     """
     return sorted((Record.of(e) for e in batch), key=lambda r: (r.topic, r.partition, r.offset))
+
+
+def run_starts(records: Sequence[Record]) -> dict[Partition, int]:
+    """Per partition, where the last unbroken run of `records` (in order) starts: below
+    it everything must be stored before the batch is (offsets 865, 867: 866 too)."""
+    first: dict[Partition, int] = {}
+    last: dict[Partition, int] = {}
+    for record in records:
+        where = (record.topic, record.partition)
+        if where not in last or record.offset > last[where] + 1:
+            first[where] = record.offset
+        last[where] = record.offset
+    return first
 
 
 ReadRanges = Callable[[dict[tuple[str, int], tuple[int, int]], int], list[Message]]
@@ -174,7 +187,26 @@ def create_app(
             ),
         )
 
-    async def store_disclosures(records: Sequence[Record]) -> None:
+    async def read_first(
+        lane: str,
+        behind: Behind,
+        starts: dict[Partition, int],
+        handle: Callable[[Sequence[Record], None], Awaitable[None]],
+    ) -> None:
+        """Store what PostgreSQL lacks below a batch (`Behind`), read from Kafka. A
+        partition with nothing there to read (no such offsets) is not checked again."""
+        log.warning("%s: reading offsets not yet stored first: %s", lane, behind.missing)
+        found = await asyncio.to_thread(read_ranges, behind.missing, batch_size)
+        for where in set(behind.missing) - {(m.topic, m.partition) for m in found}:
+            del starts[where]
+        if found:
+            await handle(
+                [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found], None
+            )
+
+    async def store_disclosures(
+        records: Sequence[Record], starts: dict[Partition, int] | None
+    ) -> None:
         ready = []
         for record in records:
             try:
@@ -183,9 +215,19 @@ def create_app(
                 await (await dead_letter(record, exc))
                 changes = []
             ready.append(Delivered(record.topic, record.partition, record.offset, changes))
-        await projector.store_disclosures(ready)
+        while True:
+            try:
+                return await projector.store_disclosures(ready, starts)
+            except Behind as behind:
+                assert starts is not None
+                await read_first("disclosures", behind, starts, store_disclosures)
 
-    async def project_records(records: Sequence[Record]) -> None:
+    async def project_records(
+        records: Sequence[Record], starts: dict[Partition, int] | None
+    ) -> None:
+        """Project and store `records`. With `starts` (`run_starts`), what PostgreSQL
+        lacks below them is read and stored first: Kafka's committed offset is only a
+        hint, what PostgreSQL stored is the truth."""
         ready = []
         deliveries = []
         errors: list[tuple[str, int, int, str]] = []
@@ -201,38 +243,17 @@ def create_app(
             ready.append((record.topic, record.partition, record.offset, changes))
         for delivery in deliveries:
             await delivery  # on the dead-letter topic before its offset is recorded
-        for row in await projector.store(ready, errors):
+        while True:
+            try:
+                rows = await projector.store(ready, errors, starts)
+                break
+            except Behind as behind:
+                assert starts is not None
+                await read_first("projections", behind, starts, project_records)
+        for row in rows:
             if row.topic in rows_out:  # only the projections dashboards may read
                 # Straight to the producer: faust's topic layer costs more than the write.
                 await app.producer.send(row.topic, row.key, row.value, None, None, None)
-
-    async def fill_gaps(
-        lane: str,
-        keys: Sequence[str],
-        records: Sequence[Record],
-        handle: Callable[[Sequence[Record]], Awaitable[None]],
-    ) -> None:
-        """Store what PostgreSQL lacks below this batch, or below a hole in it (offsets
-        865, 867: 866 is missing), before the batch itself.
-
-        Kafka's committed offset is only a hint: what PostgreSQL stored is the truth.
-        """
-        first: dict[tuple[str, int], int] = {}  # where the last unbroken run starts
-        last: dict[tuple[str, int], int] = {}
-        for record in records:  # in order (`in_order`)
-            where = (record.topic, record.partition)
-            if where not in last or record.offset > last[where] + 1:
-                first[where] = record.offset
-            last[where] = record.offset
-        while missing := await projector.gaps(lane, keys, first):
-            log.warning("%s: reading offsets not yet stored first: %s", lane, missing)
-            found = await asyncio.to_thread(read_ranges, missing, batch_size)
-            for where in set(missing) - {(m.topic, m.partition) for m in found}:
-                del first[where]  # nothing there to read (no such offsets): go on
-            if found:
-                await handle(
-                    [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found]
-                )
 
     @app.agent(audit, name="lead-audit-trail")
     @fail_fast
@@ -240,8 +261,7 @@ def create_app(
         # Acknowledged only once stored: a batch cut short is read again.
         async for batch in stream.noack_take(batch_size, within=batch_wait):
             records = in_order(batch)
-            await fill_gaps("disclosures", [DISCLOSURES_POSITION], records, store_disclosures)
-            await store_disclosures(records)
+            await store_disclosures(records, run_starts(records))
             for event in batch:
                 await stream.ack(event)
 
@@ -250,8 +270,7 @@ def create_app(
     async def project(stream: Any) -> None:
         async for batch in stream.noack_take(batch_size, within=batch_wait):
             records = in_order(batch)
-            await fill_gaps("projections", projector.names, records, project_records)
-            await project_records(records)
+            await project_records(records, run_starts(records))
             for event in batch:
                 await stream.ack(event)
 

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from events.topics import DASHBOARD_PROJECTIONS, projection_topic
 from infra.projection_store import (
     Delivered,
     RowState,
+    Starts,
     Target,
     apply_batch,
     apply_targets,
@@ -39,29 +40,6 @@ T = TypeVar("T")
 
 
 DISCLOSURES_POSITION = "audit-disclosures"
-
-Partition = tuple[str, int]
-"""A topic and a partition number."""
-
-
-def gaps(
-    stored: Mapping[tuple[str, str, int], int],
-    keys: Sequence[str],
-    first: Mapping[Partition, int],
-) -> dict[Partition, tuple[int, int]]:
-    """The offsets some position key has not stored, below what a batch starts with.
-
-    `stored` maps (position key, topic, partition) to the last offset stored; a key
-    with nothing stored for a partition starts from offset 0. A consumer whose
-    committed Kafka offset ran ahead of PostgreSQL (a batch acknowledged but not
-    stored, a projection added later) sees a gap here and reads it before going on.
-    """
-    found: dict[Partition, tuple[int, int]] = {}
-    for (topic, partition), offset in first.items():
-        behind = min(stored.get((key, topic, partition), -1) for key in keys) + 1
-        if behind < offset:
-            found[(topic, partition)] = (behind, offset)
-    return found
 
 
 @dataclass(frozen=True)
@@ -118,31 +96,17 @@ class Projector:
     def names(self) -> list[str]:
         return [p.name for p in self.projections]
 
-    async def gaps(
-        self, lane: str, keys: Sequence[str], first: Mapping[Partition, int]
-    ) -> dict[Partition, tuple[int, int]]:
-        """What `keys` have not stored below the first offsets of a batch (see `gaps`)."""
-        if not first:
-            return {}
-
-        async def work(conn: psycopg.AsyncConnection[Any]) -> dict[tuple[str, str, int], int]:
-            cur = await conn.execute(
-                'SELECT projection, topic, partition, "offset" FROM projection_positions '
-                "WHERE projection = ANY(%s) AND topic = ANY(%s)",
-                (list(keys), sorted({topic for topic, _ in first})),
-            )
-            return {(k, t, int(p)): int(o) for k, t, p, o in await cur.fetchall()}
-
-        return gaps(await self._retrying(lane, work), keys, first)
-
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
         message = CloudEvent.from_json(value)
         event = decode_opening(message, self.opener, self.opens)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 
-    async def store_disclosures(self, batch: Sequence[Delivered]) -> None:
-        """Disclosure records from `lead.audit.v1` into the audit trail's schema."""
+    async def store_disclosures(
+        self, batch: Sequence[Delivered], starts: Starts | None = None
+    ) -> None:
+        """Disclosure records from `lead.audit.v1` into the audit trail's schema; raises
+        `Behind` when offsets below `starts` are not stored yet (see `apply_targets`)."""
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> None:
             await apply_batch(
@@ -151,6 +115,7 @@ class Projector:
                 batch,
                 tables=[DISCLOSURES],
                 schema=DISCLOSURES_SCHEMA,
+                starts=starts,
             )
 
         await self._retrying("disclosures", work)
@@ -188,8 +153,12 @@ class Projector:
         self,
         batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]],
         errors: Sequence[tuple[str, int, int, str]] = (),
+        starts: Starts | None = None,
     ) -> list[RowMessage]:
-        """Write every projection's changes and positions; retries while PostgreSQL is down."""
+        """Write every projection's changes and positions; retries while PostgreSQL is down.
+
+        Raises `Behind`, storing nothing, when a projection has not stored the offsets
+        below `starts` (see `apply_targets`)."""
         per_projection = {
             p.name: [
                 Delivered(topic, partition, offset, changes[p.name])
@@ -213,7 +182,9 @@ class Projector:
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
             # One transaction: every projection has the batch, or none has.
             record = functools.partial(record_errors, consumer=self.consumer, errors=errors)
-            result = await apply_targets(conn, targets, then=record if errors else None)
+            result = await apply_targets(
+                conn, targets, then=record if errors else None, starts=starts
+            )
             self.applied += result.messages
             # The topics are compacted: a row changed twice in a batch is sent once, as it
             # stands after the batch.

@@ -454,10 +454,16 @@ async def _send_layer(
                 returned.append((target.key, change.table, op, cursor))
 
 
+@dataclass
+class _Ending:
+    commit: bool = True  # False: the block ends with ROLLBACK
+
+
 @asynccontextmanager
-async def _pipelined_transaction(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+async def _pipelined_transaction(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[_Ending]:
     """BEGIN ... COMMIT sent as one pipeline: what is queued inside goes out without
     waiting for answers, and the block ends with one sync that waits for them all.
+    The block may choose to end with ROLLBACK instead (`_Ending`).
 
     (psycopg's `transaction()` inside a pipeline syncs on entry and twice on exit.)
     Any failure closes the connection, which rolls the transaction back on the server;
@@ -465,14 +471,51 @@ async def _pipelined_transaction(conn: psycopg.AsyncConnection[Any]) -> AsyncIte
     """
     if conn.info.transaction_status != TransactionStatus.IDLE or not conn.autocommit:
         raise psycopg.ProgrammingError("apply_targets needs an idle autocommit connection")
+    ending = _Ending()
     try:
         async with conn.pipeline():
             await conn.execute("BEGIN")
-            yield
-            await conn.execute("COMMIT")
+            yield ending
+            await conn.execute("COMMIT" if ending.commit else "ROLLBACK")
     except BaseException:
         await conn.close()
         raise
+
+
+Partition = tuple[str, int]
+"""A topic and a partition number."""
+
+Starts = Mapping[Partition, int]
+"""Per partition, the offset a batch's last unbroken run of messages starts at."""
+
+
+def gaps(
+    stored: Mapping[tuple[str, str, int], int],
+    keys: Sequence[str],
+    first: Starts,
+) -> dict[Partition, tuple[int, int]]:
+    """The offsets some position key has not stored, below what a batch starts with.
+
+    `stored` maps (position key, topic, partition) to the last offset stored; a key
+    with nothing stored for a partition starts from offset 0. A consumer whose
+    committed Kafka offset ran ahead of PostgreSQL (a batch acknowledged but not
+    stored, a projection added later) sees a gap here and reads it before going on.
+    """
+    found: dict[Partition, tuple[int, int]] = {}
+    for (topic, partition), offset in first.items():
+        behind = min(stored.get((key, topic, partition), -1) for key in keys) + 1
+        if behind < offset:
+            found[(topic, partition)] = (behind, offset)
+    return found
+
+
+class Behind(Exception):
+    """A batch not applied: PostgreSQL lacks offsets below it (`gaps`), which are to be
+    read and applied first."""
+
+    def __init__(self, missing: dict[Partition, tuple[int, int]]) -> None:
+        super().__init__(f"offsets not stored yet: {missing}")
+        self.missing = missing
 
 
 def layers(
@@ -506,14 +549,51 @@ def layers(
     return planned
 
 
+async def _apply_new(
+    conn: psycopg.AsyncConnection[Any],
+    targets: Sequence[Target],
+    wanted: Sequence[tuple[str, str, int]],
+    stored: Mapping[tuple[str, str, int], int],
+    result: Applied,
+    returned: Returned,
+) -> None:
+    """Queue each target's changes from messages past its stored positions, in layers,
+    and the positions they reach (inside `apply_targets`' transaction)."""
+    reached = {w: stored.get(w, -1) for w in wanted}
+    for target in targets:
+        new: list[RowChange] = []
+        for delivered in target.batch:
+            where = (target.key, delivered.topic, delivered.partition)
+            if delivered.offset > reached[where]:
+                new.extend(delivered.changes)
+                reached[where] = delivered.offset
+                result.messages += 1
+        for layer in layers(new, target.primary_keys):
+            await _send_layer(conn, target, layer, returned)
+    moved = [(*w, o) for w, o in reached.items() if o > stored.get(w, -1)]
+    if moved:
+        await conn.execute(
+            'INSERT INTO projection_positions (projection, topic, partition, "offset") '
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[]) "
+            "ON CONFLICT (projection, topic, partition) "
+            'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
+            tuple([m[i] for m in moved] for i in range(4)),
+        )
+
+
 async def apply_targets(
     conn: psycopg.AsyncConnection[Any],
     targets: Sequence[Target],
     *,
     then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
+    starts: Starts | None = None,
 ) -> Applied:
     """Apply each target's batch and move its positions, all in one transaction; `then`
     adds its own statements to it before the commit.
+
+    With `starts`, the stored positions read first are also checked for gaps below
+    them (`gaps`): when a target lacks some, nothing is applied (the transaction
+    rolls back) and `Behind` is raised, naming what to read and apply first.
 
     Messages at or below the stored offset of their partition were applied before
     (a redelivery after a crash or rebalance) and are skipped. The changes go in
@@ -533,7 +613,7 @@ async def apply_targets(
         {(t.key, d.topic, d.partition) for t in targets for d in t.batch}
     )  # one order for every writer: row locks are taken in it
     returned: Returned = []
-    async with _pipelined_transaction(conn):
+    async with _pipelined_transaction(conn) as ending:
         # Shared with other writers of these projections, exclusive to a rebuild's swap.
         await conn.execute(
             "SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
@@ -547,28 +627,15 @@ async def apply_targets(
             ([w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]),
         )
         stored = {(k, t, int(p)): int(o) for k, t, p, o in await cur.fetchall()}
-        reached = {w: stored.get(w, -1) for w in wanted}
-        for target in targets:
-            new: list[RowChange] = []
-            for delivered in target.batch:
-                where = (target.key, delivered.topic, delivered.partition)
-                if delivered.offset > reached[where]:
-                    new.extend(delivered.changes)
-                    reached[where] = delivered.offset
-                    result.messages += 1
-            for layer in layers(new, target.primary_keys):
-                await _send_layer(conn, target, layer, returned)
-        moved = [(*w, o) for w, o in reached.items() if o > stored.get(w, -1)]
-        if moved:
-            await conn.execute(
-                'INSERT INTO projection_positions (projection, topic, partition, "offset") '
-                "SELECT * FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[]) "
-                "ON CONFLICT (projection, topic, partition) "
-                'DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
-                tuple([m[i] for m in moved] for i in range(4)),
-            )
-        if then is not None:
-            await then(conn)
+        missing = gaps(stored, [t.key for t in targets], starts) if starts else {}
+        if missing:
+            ending.commit = False  # nothing applied: what is missing goes first
+        else:
+            await _apply_new(conn, targets, wanted, stored, result, returned)
+            if then is not None:
+                await then(conn)
+    if missing:
+        raise Behind(missing)
     for key, table, op, cursor in returned:  # committed: every answer is in
         result.changed.setdefault(key, []).extend(
             RowState(table, op, row) for row in await cursor.fetchall()
@@ -584,6 +651,7 @@ async def apply_batch(
     tables: Iterable[Table] = (),
     schema: str | None = None,
     changed: list[RowState] | None = None,
+    starts: Starts | None = None,
 ) -> int:
     """Apply one projection's batch (see `apply_targets`); returns how many were new.
 
@@ -598,7 +666,7 @@ async def apply_batch(
         changed is not None,
         column_types(tables),
     )
-    result = await apply_targets(conn, [target])
+    result = await apply_targets(conn, [target], starts=starts)
     if changed is not None:
         changed.extend(result.changed.get(projection, []))
     return result.messages

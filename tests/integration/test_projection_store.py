@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.projection_store import Delivered, apply_batch, apply_message
+from infra.projection_store import Behind, Delivered, apply_batch, apply_message
 from infra.settings import Settings
 from projections.base import Upsert
 
@@ -94,3 +94,31 @@ async def republished(settings: Settings) -> None:
         await apply_message(conn, "referrals", topic, 0, 1, [row(rid, 2, "newer")])
         assert await apply_message(conn, "referrals", topic, 0, 2, [row(rid, 1, "older copy")])
         assert await status_of(conn, rid) == "newer"
+
+
+def test_a_batch_above_offsets_not_stored_is_refused_whole_until_they_are(
+    settings: Settings,
+) -> None:
+    asyncio.run(behind(settings))
+
+
+async def behind(settings: Settings) -> None:
+    topic = f"t-{uuid.uuid4()}"
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with await psycopg.AsyncConnection.connect(settings.dsn, autocommit=True) as conn:
+        await apply_message(conn, "referrals", topic, 0, 2, [row(a, 1, "stored")])
+        batch = [Delivered(topic, 0, 5, [row(b, 1, "above a gap")])]
+        with pytest.raises(Behind) as refused:
+            await apply_batch(conn, "referrals", batch, starts={(topic, 0): 5})
+        assert refused.value.missing == {(topic, 0): (3, 5)}  # offsets 3 and 4
+        assert await status_of(conn, b) is None  # nothing of the batch applied
+        # The same connection goes on: the gap first, then the batch.
+        await apply_batch(
+            conn,
+            "referrals",
+            [Delivered(topic, 0, 3, [row(c, 1, "gap")]), Delivered(topic, 0, 4, [])],
+            starts={(topic, 0): 3},
+        )
+        assert await apply_batch(conn, "referrals", batch, starts={(topic, 0): 5}) == 1
+        assert await status_of(conn, c) == "gap"
+        assert await status_of(conn, b) == "above a gap"
