@@ -225,7 +225,8 @@ _CONSTRAINT = re.compile(
 
 def column_types(tables: Iterable[Table]) -> dict[str, dict[str, str]]:
     """Each table's column types (`text NOT NULL` -> `text`), with the version column
-    `table_ddl` adds: what a statement applying many changes at once casts its arrays to."""
+    `table_ddl` adds: what a statement applying many changes at once (`many_statement`)
+    casts each value to."""
     types: dict[str, dict[str, str]] = {}
     for table in tables:
         columns = {name: _CONSTRAINT.sub("", kind).strip() for name, kind in table.columns.items()}
