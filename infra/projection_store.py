@@ -534,14 +534,22 @@ def layers(
     planned: list[list[RowChange]] = []
     floor = 0  # the first layer changes after the last barrier may use
     last: dict[tuple[str, tuple[Any, ...]], int] = {}
+    by_key: dict[tuple[str, tuple[str, ...]], tuple[str, ...] | None] = {}  # per key shape
     for change in changes:
-        columns = tuple(change.where if isinstance(change, Erase) else change.key)
-        if isinstance(change, Erase) or set(columns) != set(primary_keys.get(change.table, ())):
+        order = None
+        if not isinstance(change, Erase):
+            shape = (change.table, tuple(change.key))
+            if shape not in by_key:  # the full primary key, in one order, or None
+                full = set(shape[1]) == set(primary_keys.get(change.table, ()))
+                by_key[shape] = tuple(sorted(shape[1])) if full else None
+            order = by_key[shape]
+        if order is None:  # by other columns: a barrier
             planned.append([change])
             floor = len(planned)
             last.clear()
             continue
-        row = (change.table, tuple(str(change.key[c]) for c in sorted(columns)))
+        assert not isinstance(change, Erase)
+        row = (change.table, tuple(str(change.key[c]) for c in order))
         layer = max(floor, last.get(row, -1) + 1)
         if layer == len(planned):
             planned.append([])
