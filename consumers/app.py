@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 
@@ -33,6 +33,7 @@ from projections.audit import disclosure_changes
 log = logging.getLogger(__name__)
 
 Agent = Callable[[Any], Awaitable[None]]
+T = TypeVar("T")
 
 
 def fail_fast(agent: Agent) -> Agent:
@@ -187,22 +188,29 @@ def create_app(
             ),
         )
 
-    async def read_first(
+    async def gaps_first(
         lane: str,
-        behind: Behind,
-        starts: dict[Partition, int],
+        store: Callable[[], Awaitable[T]],
+        starts: dict[Partition, int] | None,
         handle: Callable[[Sequence[Record], None], Awaitable[None]],
-    ) -> None:
-        """Store what PostgreSQL lacks below a batch (`Behind`), read from Kafka. A
-        partition with nothing there to read (no such offsets) is not checked again."""
-        log.warning("%s: reading offsets not yet stored first: %s", lane, behind.missing)
-        found = await asyncio.to_thread(read_ranges, behind.missing, batch_size)
-        for where in set(behind.missing) - {(m.topic, m.partition) for m in found}:
-            del starts[where]
-        if found:
-            await handle(
-                [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found], None
-            )
+    ) -> T:
+        """`store()` a batch; when it is refused (`Behind`), store what PostgreSQL lacks
+        below it, read from Kafka, and try again. A partition with nothing there to read
+        (no such offsets) is not checked again."""
+        while True:
+            try:
+                return await store()
+            except Behind as behind:
+                assert starts is not None  # only a batch with starts is checked
+                log.warning("%s: reading offsets not yet stored first: %s", lane, behind.missing)
+                found = await asyncio.to_thread(read_ranges, behind.missing, batch_size)
+                for where in set(behind.missing) - {(m.topic, m.partition) for m in found}:
+                    del starts[where]
+                if found:
+                    await handle(
+                        [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found],
+                        None,
+                    )
 
     async def store_disclosures(
         records: Sequence[Record], starts: dict[Partition, int] | None
@@ -215,12 +223,12 @@ def create_app(
                 await (await dead_letter(record, exc))
                 changes = []
             ready.append(Delivered(record.topic, record.partition, record.offset, changes))
-        while True:
-            try:
-                return await projector.store_disclosures(ready, starts)
-            except Behind as behind:
-                assert starts is not None
-                await read_first("disclosures", behind, starts, store_disclosures)
+        await gaps_first(
+            "disclosures",
+            lambda: projector.store_disclosures(ready, starts),
+            starts,
+            store_disclosures,
+        )
 
     async def project_records(
         records: Sequence[Record], starts: dict[Partition, int] | None
@@ -243,13 +251,9 @@ def create_app(
             ready.append((record.topic, record.partition, record.offset, changes))
         for delivery in deliveries:
             await delivery  # on the dead-letter topic before its offset is recorded
-        while True:
-            try:
-                rows = await projector.store(ready, errors, starts)
-                break
-            except Behind as behind:
-                assert starts is not None
-                await read_first("projections", behind, starts, project_records)
+        rows = await gaps_first(
+            "projections", lambda: projector.store(ready, errors, starts), starts, project_records
+        )
         for row in rows:
             if row.topic in rows_out:  # only the projections dashboards may read
                 # Straight to the producer: faust's topic layer costs more than the write.

@@ -159,21 +159,24 @@ def _statement(
         text = f"UPDATE {target} SET {sets} WHERE {where} AND version < %s"
     else:
         names = (*key, *values, *(("version",) if versioned else ()))
-        updates = [n for n in names if n not in key]
-        text = (
-            f"INSERT INTO {target} AS t ({', '.join(map(_ident, names))}) "
-            f"VALUES ({', '.join(['%s'] * len(names))}) "
-            f"ON CONFLICT ({', '.join(map(_ident, key))}) "
-        )
-        if not updates:
-            text += "DO NOTHING"
-        else:
-            text += "DO UPDATE SET " + ", ".join(
-                f"{_ident(n)} = EXCLUDED.{_ident(n)}" for n in updates
-            )
-            if versioned:
-                text += " WHERE t.version < EXCLUDED.version"
+        text = _upsert(target, key, names, versioned, f"VALUES ({', '.join(['%s'] * len(names))})")
     return text + (" RETURNING *" if returning else "")
+
+
+def _upsert(
+    target: str, key: tuple[str, ...], names: tuple[str, ...], versioned: bool, rows: str
+) -> str:
+    """`INSERT ... ON CONFLICT` of `rows` (a VALUES list or a query) into `names`: a row
+    already there takes the new values, unless it has a newer version."""
+    updates = [n for n in names if n not in key]
+    text = (
+        f"INSERT INTO {target} AS t ({', '.join(map(_ident, names))}) {rows} "
+        f"ON CONFLICT ({', '.join(map(_ident, key))}) "
+    )
+    if not updates:
+        return text + "DO NOTHING"
+    text += "DO UPDATE SET " + ", ".join(f"{_ident(n)} = EXCLUDED.{_ident(n)}" for n in updates)
+    return text + (" WHERE t.version < EXCLUDED.version" if versioned else "")
 
 
 def change_statement(
@@ -273,18 +276,7 @@ def _many_statement(
             f"WHERE {match} AND t.version < v.version{back}"
         )
     assert kind == "upsert"
-    updates = [n for n in names if n not in key]
-    text = (
-        f"INSERT INTO {target} AS t ({', '.join(map(_ident, names))}) {rows} "
-        f"ON CONFLICT ({', '.join(map(_ident, key))}) "
-    )
-    if not updates:
-        text += "DO NOTHING"
-    else:
-        text += "DO UPDATE SET " + ", ".join(f"{_ident(n)} = EXCLUDED.{_ident(n)}" for n in updates)
-        if versioned:
-            text += " WHERE t.version < EXCLUDED.version"
-    return text + (" RETURNING *" if returning else "")
+    return _upsert(target, key, names, versioned, rows) + (" RETURNING *" if returning else "")
 
 
 Shape = tuple[str, str, tuple[str, ...], tuple[str, ...], bool]
