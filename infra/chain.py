@@ -26,7 +26,8 @@ Each event gets a 32-byte chain hash linking it to the event before it::
 Every field is either fixed-width or length-prefixed, so two different events can
 never encode to the same bytes. `link` computes it in Python; `CHAIN_SQL` installs
 the same computation in PostgreSQL (`event_chain_link`) and a trigger that appends
-(position, hash) to the table `event_chain` as each event is inserted.
+(position, hash) to the table `event_chain` for the events each statement inserts (in
+position order, once per statement: one lock and one look at the chain's end for all).
 
 2. Checkpoints
 --------------
@@ -176,37 +177,44 @@ RETURN sha256(
 CREATE OR REPLACE FUNCTION event_chain_append() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    r record;
     last_position bigint;
     last_hash bytea;
+    positions bigint[] := ARRAY[]::bigint[];
+    hashes bytea[] := ARRAY[]::bytea[];
 BEGIN
     PERFORM pg_advisory_xact_lock(7810756212536405553);
     SELECT c.position, c.hash INTO last_position, last_hash
         FROM event_chain AS c
         ORDER BY c.position DESC
         LIMIT 1;
-    IF last_position >= NEW.notification_id THEN
-        RAISE EXCEPTION USING MESSAGE =
-            'event_chain: position ' || NEW.notification_id
-            || ' is not after the end of the chain (' || last_position || ')';
-    END IF;
-    INSERT INTO event_chain (position, hash) VALUES (
-        NEW.notification_id,
-        event_chain_link(
+    FOR r IN SELECT * FROM appended ORDER BY notification_id LOOP
+        IF last_position >= r.notification_id THEN
+            RAISE EXCEPTION USING MESSAGE =
+                'event_chain: position ' || r.notification_id
+                || ' is not after the end of the chain (' || last_position || ')';
+        END IF;
+        last_hash := event_chain_link(
             coalesce(last_hash, decode(repeat('00', 32), 'hex')),
-            NEW.notification_id,
-            NEW.originator_id,
-            NEW.originator_version::bigint,
-            NEW.topic,
-            NEW.state
-        )
-    );
+            r.notification_id,
+            r.originator_id,
+            r.originator_version::bigint,
+            r.topic,
+            r.state
+        );
+        last_position := r.notification_id;
+        positions := array_append(positions, r.notification_id);
+        hashes := array_append(hashes, last_hash);
+    END LOOP;
+    INSERT INTO event_chain (position, hash) SELECT * FROM unnest(positions, hashes);
     RETURN NULL;
 END
 $$;
 
 CREATE OR REPLACE TRIGGER event_chain_append
     AFTER INSERT ON {events_table}
-    FOR EACH ROW EXECUTE FUNCTION event_chain_append();
+    REFERENCING NEW TABLE AS appended
+    FOR EACH STATEMENT EXECUTE FUNCTION event_chain_append();
 """
 
 # Chains the events stored after the end of the chain (all of them on a store that

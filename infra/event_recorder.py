@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import (
     InterfaceError,
     Notification,
@@ -33,22 +34,58 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+from services.errors import ChangedSinceError
+
+# The SQLSTATE the append raises when the aggregate it was to find unchanged has changed.
+CHANGED = "LDCHG"
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literals(events: Sequence[StoredEvent]) -> tuple[str, str, str, str]:
+    """The events as four PostgreSQL array literals (ids, versions, topics, states; a
+    state in bytea's hex form), cast by the statement: not eventsourcing's array of a
+    composite type, nor lists, which psycopg writes element by element in Python."""
+    return (
+        "{" + ",".join([str(e.originator_id) for e in events]) + "}",
+        "{" + ",".join([str(e.originator_version) for e in events]) + "}",
+        "{" + ",".join([_quoted(e.topic) for e in events]) + "}",
+        "{" + ",".join(['"\\\\x' + e.state.hex() + '"' for e in events]) + "}",
+    )
+
 
 class LeadEventRecorder(PostgresApplicationRecorder):
+    guards_appends = True  # insert_events takes `unchanged=`
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         self.append_function = f"{self.channel_name}_append"
         append = Identifier(self.append_function)
         id_type = Identifier(self.datastore.originator_id_type)
+        # The version before the guard (four arguments) goes: a call must not be ambiguous.
+        self.sql_create_statements.append(
+            SQL(
+                "DROP FUNCTION IF EXISTS {schema}.{append}({id_type}[], bigint[], text[], bytea[])"
+            ).format(schema=schema, append=append, id_type=id_type)
+        )
         self.sql_create_statements.append(
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{append}("
-                "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
+                "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
+                "unchanged_id {id_type}, unchanged_version bigint) "
                 "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "IF unchanged_id IS NOT NULL AND EXISTS (SELECT 1 FROM {schema}.{table} "
+                "WHERE originator_id = unchanged_id "
+                "AND originator_version > unchanged_version) THEN "
+                "RAISE EXCEPTION USING ERRCODE = '{changed}', MESSAGE = unchanged_id "
+                "|| ' has changed since version ' || unchanged_version; "
+                "END IF; "
                 "NOTIFY {channel}; "
                 "RETURN QUERY INSERT INTO {schema}.{table} "
                 "(originator_id, originator_version, topic, state) "
@@ -60,13 +97,17 @@ class LeadEventRecorder(PostgresApplicationRecorder):
                 append=append,
                 id_type=id_type,
                 lock_timeout=self.datastore.lock_timeout,
+                changed=SQL(CHANGED),
                 table=Identifier(self.events_table_name),
                 channel=Identifier(self.channel_name),
             )
         )
         # Rendered once: psycopg renders a composed statement again on every execute.
         self.append_statement = (
-            SQL("SELECT * FROM {schema}.{append}(%s::{id_type}[], %s::bigint[], %s, %s)")
+            SQL(
+                "SELECT * FROM {schema}.{append}"
+                "(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[], %s::{id_type}, %s)"
+            )
             .format(schema=schema, append=append, id_type=id_type)
             .as_string()
         )
@@ -162,18 +203,25 @@ class LeadEventRecorder(PostgresApplicationRecorder):
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self,
+        stored_events: Sequence[StoredEvent],
+        *,
+        unchanged: tuple[UUID, int] | None = None,
+        **kwargs: Any,
     ) -> Sequence[int] | None:
+        """Append, all or nothing. `unchanged` (an aggregate's id and version): append
+        only if that aggregate has no event after that version, checked under the table
+        lock (so exactly: nothing can be appended between the check and the insert);
+        otherwise nothing is appended and `ChangedSinceError` is raised."""
         if not stored_events:
             return []
-        # Four arrays, not eventsourcing's array of a composite type: far less to encode.
-        columns = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
+        params = (*array_literals(stored_events), *(unchanged or (None, None)))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             assert conn.autocommit  # the call is its own transaction
-            curs.execute(self.append_statement, columns, prepare=True)
+            try:
+                curs.execute(self.append_statement, params, prepare=True)
+            except psycopg.Error as exc:
+                if exc.sqlstate == CHANGED:
+                    raise ChangedSinceError(str(exc.diag.message_primary)) from None
+                raise
             return [row[self.append_function] for row in curs.fetchall()]

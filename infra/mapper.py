@@ -10,6 +10,7 @@ import json
 from typing import Any, Protocol, cast
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     Mapper,
@@ -24,13 +25,22 @@ from events.base import upcast
 
 
 class JSONBytesTranscoder(Transcoder):
-    """Plain JSON: events arrive already reduced to JSON types by `model_dump`."""
+    """Plain JSON, UTF-8, no spaces: events arrive already reduced to JSON types by
+    `model_dump`. orjson writes them (the same bytes `json.dumps` wrote for every type
+    an event has; a float, which none has, would be written shortest-first), and
+    `json` what orjson refuses (an integer beyond 64 bits)."""
 
     def encode(self, obj: Any) -> bytes:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            return orjson.dumps(obj)
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
     def decode(self, data: bytes) -> Any:
-        return json.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
 
 
 class Sealer(Protocol):

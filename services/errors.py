@@ -13,4 +13,9 @@ class ConcurrencyError(Exception):
     """Someone else changed the record first: reload and retry."""
 
 
-__all__ = ["ConcurrencyError", "DomainError", "NotFoundError"]
+class ChangedSinceError(Exception):
+    """A save was to find an aggregate unchanged since a version (the site policy a
+    command was judged under) and it had changed: nothing was saved."""
+
+
+__all__ = ["ChangedSinceError", "ConcurrencyError", "DomainError", "NotFoundError"]

@@ -7,18 +7,41 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from infra.bootstrap import Container
 from infra.event_recorder import LeadEventRecorder
-from services.commands import ReceiveReferral
-from tests.factories import OFFICER, referral_body
+from infra.settings import Settings
+from services.commands import AdoptPolicy, ReceiveReferral
+from services.errors import ChangedSinceError
+from tests.factories import OFFICER, POLICY_TERMS, referral_body
+from tests.scenario import ADMIN
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def scratch(container: Container) -> Iterator[LeadEventRecorder]:
+    """The recorder on a table of its own, for appends of events no application could
+    read (the shared store's events are read whole by other tests)."""
+    recorder = container.application.recorder
+    assert isinstance(recorder, LeadEventRecorder)
+    own = LeadEventRecorder(recorder.datastore, events_table_name=f"scratch_{uuid.uuid4().hex[:8]}")
+    own.create_table()
+    try:
+        yield own
+    finally:
+        with psycopg.connect(container.settings.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE {own.events_table_name}")
+            conn.execute(f"DROP FUNCTION {own.append_function}")
 
 
 def test_the_application_appends_through_the_one_statement_recorder(container: Container) -> None:
@@ -153,3 +176,72 @@ def test_its_reads_answer_as_eventsourcings_own_for_every_shape(container: Conta
                     )
                     assert ours_e == theirs_e
     assert recorder.select_events(referral.id)  # the referral's events are there to compare
+
+
+def test_an_append_guarded_by_an_aggregates_version_is_refused_whole_once_it_changed(
+    scratch: LeadEventRecorder,
+) -> None:
+    """`unchanged=`: appended only while that aggregate has nothing after the version
+    given, checked under the table lock; otherwise nothing of the append is stored."""
+    recorder = scratch
+    guard = uuid.uuid4()
+    recorder.insert_events(
+        [StoredEvent(guard, v, "events.referral:Anything", b"{}") for v in (1, 2)]
+    )
+    fresh = uuid.uuid4()
+    append = [StoredEvent(fresh, 1, "events.referral:Anything", b"{}")]
+    before = recorder.max_notification_id()
+    with pytest.raises(ChangedSinceError, match=f"{guard} has changed since version 1"):
+        recorder.insert_events(append, unchanged=(guard, 1))
+    assert recorder.max_notification_id() == before
+    assert recorder.select_events(fresh) == []
+    recorder.insert_events(append, unchanged=(guard, 2))
+    assert [e.originator_version for e in recorder.select_events(fresh)] == [1]
+
+
+def test_a_referral_is_screened_under_the_policy_amended_by_another_process(
+    container: Container, settings: Settings
+) -> None:
+    """The service keeps the policy and does not ask before each referral whether it is
+    still the latest: the store refuses the save if it changed, and the referral is
+    screened again under the amended policy."""
+    app = container.application
+    app.receive_referral(ReceiveReferral.model_validate(referral_body()), OFFICER)
+    kept = app.get_policy().version
+    other = Container(settings)
+    try:
+        amended = other.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+    finally:
+        other.application.close()
+    assert amended.version == kept + 1
+    received = app.receive_referral(ReceiveReferral.model_validate(referral_body()), OFFICER)
+    referral = app.repository.get(received.id)
+    assert referral.policy_version == amended.version
+
+
+@examples(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=40),
+            st.binary(max_size=300),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_what_is_appended_reads_back_byte_for_byte(
+    scratch: LeadEventRecorder, rows: list[tuple[str, bytes]]
+) -> None:
+    """The append sends array literals it writes itself: any topic (quotes, backslashes,
+    commas, braces, any script; PostgreSQL text holds no NUL) and any state bytes come
+    back exactly as given."""
+    recorder = scratch
+    fresh = uuid.uuid4()
+    recorder.insert_events(
+        [StoredEvent(fresh, v, topic, state) for v, (topic, state) in enumerate(rows, 1)]
+    )
+    back = [(e.topic, e.state) for e in recorder.select_events(fresh)]
+    assert back == rows

@@ -51,3 +51,14 @@ def test_commands_go_on_after_postgresql_closed_the_key_stores_connection(
     receipt = app.receive_referral(ReceiveReferral.model_validate(referral_body()), OFFICER)
     assert receipt.person_id is not None
     assert keys.get(receipt.person_id) is not None
+
+
+def test_several_peoples_keys_at_once_are_each_ones_own_key_made_once(container: Container) -> None:
+    keys = container.keys
+    known, forgotten, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    known_key = keys.get_or_create(known)
+    keys.destroy(forgotten, "erasure request")
+    found = keys.get_or_create_many([new, known, forgotten, new])
+    assert found == {known: known_key, forgotten: None, new: keys.get(new)}
+    assert found[new] is not None and found[new] != known_key
+    assert keys.get_or_create_many([new]) == {new: found[new]}  # made once

@@ -219,7 +219,7 @@ def test_the_sql_function_computes_what_link_computes(event: StoredEvent, previo
     assert evaluate_sql(sql_link_body(), env) == link(previous, event)
 
 
-@pytest.mark.parametrize(("sql", "row"), [(CHAIN_SQL, "NEW"), (CHAIN_BACKFILL_SQL, "r")])
+@pytest.mark.parametrize(("sql", "row"), [(CHAIN_SQL, "r"), (CHAIN_BACKFILL_SQL, "r")])
 def test_the_trigger_and_backfill_pass_the_row_in_parameter_order(sql: str, row: str) -> None:
     call = re.search(r"event_chain_link\(\s*(coalesce\(.*?\)\)),(.*?)\)\s*\)?;", sql, re.S)
     assert call
@@ -242,12 +242,15 @@ def test_the_chain_sql_has_the_table_the_trigger_and_the_lock() -> None:
     assert "CREATE OR REPLACE FUNCTION event_chain_append() RETURNS trigger" in sql
     assert (
         "CREATE OR REPLACE TRIGGER event_chain_append AFTER INSERT ON {events_table} "
-        "FOR EACH ROW EXECUTE FUNCTION event_chain_append();" in sql
+        "REFERENCING NEW TABLE AS appended "
+        "FOR EACH STATEMENT EXECUTE FUNCTION event_chain_append();" in sql
     )
+    assert "FOR r IN SELECT * FROM appended ORDER BY notification_id LOOP" in sql
     assert f"pg_advisory_xact_lock({CHAIN_LOCK_KEY})" in sql
     assert f"pg_advisory_xact_lock({CHAIN_LOCK_KEY})" in CHAIN_BACKFILL_SQL
     assert 0 < CHAIN_LOCK_KEY < 2**63
     assert "INSERT INTO event_chain (position, hash)" in sql
+    assert "last_position := r.notification_id;" in sql  # each row checked against the last
     assert "ORDER BY c.position DESC LIMIT 1" in sql
     assert "%" not in CHAIN_SQL + CHAIN_BACKFILL_SQL  # safe to send through any driver
     for text in (CHAIN_SQL, CHAIN_BACKFILL_SQL):

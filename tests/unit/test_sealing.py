@@ -4,12 +4,17 @@ person (destroying their key) leaves every copy unreadable and everything else i
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import date
+from uuid import UUID
 
 import pytest
 
 from aggregates.base import DomainError
+from aggregates.referral import Referral
 from events.base import SEALED
 from events.envelope import envelope
+from events.referral import Incident, Pathway, Person, Referrer
 from infra.mapper import PydanticMapper
 from infra.sealing import MemoryKeyStore, PersonSealer
 from services import commands as c
@@ -93,3 +98,50 @@ def test_contact_notes_and_goal_wording_are_sealed_too() -> None:
     assert texts, "the scenario records notes and goals"
     for text in texts:
         assert text.encode() not in blob
+
+
+class CountingKeys(MemoryKeyStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def get_or_create(self, person_id: UUID) -> bytes | None:
+        self.calls.append("one")
+        return super().get_or_create(person_id)
+
+    def get_or_create_many(self, person_ids: Iterable[UUID]) -> dict[UUID, bytes | None]:
+        self.calls.append("many")
+        return {p: MemoryKeyStore.get_or_create(self, p) for p in person_ids}
+
+
+def test_a_save_about_several_people_asks_for_their_keys_once_and_seals_each_with_their_own() -> (
+    None
+):
+    keys = CountingKeys()
+    app = LeadApplication(env=IN_MEMORY, sealer=PersonSealer(keys))
+    app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), OFFICER)
+    policy = app.policy_in_force(date.today())
+    referrals = [
+        Referral.receive(
+            actor=OFFICER,
+            pathway=Pathway.ARREST_DIVERSION,
+            policy=policy,
+            referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
+            incident=Incident(offense_code="69.50.4013", description="possession"),
+            person=Person(given_name=f"Given{i}", family_name="Family"),
+        )
+        for i in range(3)
+    ]
+    keys.calls.clear()
+    app.save(*referrals)
+    assert keys.calls == ["many"]
+    forgotten = referrals[1].person_id
+    assert forgotten is not None
+    keys.destroy(forgotten, "erasure request")  # that person's key only
+    names = [
+        next(iter(app.repository.event_store.get(r.id))).person.given_name  # type: ignore[attr-defined]
+        for r in referrals
+    ]
+    assert names == ["Given0", SEALED, "Given2"]
+    app.receive_referral(c.ReceiveReferral(**referral_body()), OFFICER)
+    assert keys.calls == ["many", "one"]  # a save about one person asks as before
