@@ -32,7 +32,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from aggregates.referral import Referral
 from events.base import Actor, DomainEvent, Role
-from events.envelope import envelope
+from events.envelope import CloudEvent, decode_opening, envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
 from infra.relay import OutboxRelay, RelayPosition, make_producer
@@ -310,8 +310,14 @@ def _publish_pending(container: Any) -> None:
         relay.producer.close()
 
 
-def _bare_consume(bootstrap: str, starts: dict[int, int], ends: dict[int, int]) -> int:
-    """A bare aiokafka consumer reading partitions from `starts` up to `ends`, discarding."""
+def _bare_consume(
+    bootstrap: str,
+    starts: dict[int, int],
+    ends: dict[int, int],
+    work: Callable[[bytes], object] | None = None,
+) -> int:
+    """A bare aiokafka consumer reading partitions from `starts` up to `ends`, discarding
+    (or giving each message's value to `work`)."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition as Partition
 
@@ -330,7 +336,11 @@ def _bare_consume(bootstrap: str, starts: dict[int, int], ends: dict[int, int]) 
             while remaining:
                 fetched = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
                 for tp, records in fetched.items():
-                    count += sum(1 for r in records if r.offset < ends[tp.partition])
+                    mine = [r for r in records if r.offset < ends[tp.partition]]
+                    count += len(mine)
+                    if work is not None:
+                        for r in mine:
+                            work(r.value)
                 remaining = {
                     tp for tp in remaining if await consumer.position(tp) < ends[tp.partition]
                 }
@@ -348,6 +358,17 @@ def bench_project(container: Any, events: int, rounds: int) -> list[Figure]:
 
     settings = container.settings
     figure = Figure("project, topic -> every view", "events/s", goal=0.5)
+    # What any consumer of these events must at least do, against the same bare consumer:
+    # decode each event (the CloudEvent, then its model), and then project it in memory.
+    from consumers.projector import Projector
+
+    decoding = Figure("project floor: bare consumer + decode", "events/s")
+    projecting = Figure("project floor: + every view in memory", "events/s")
+    projector = Projector(settings.dsn, container.projections, opener=container.opener)
+
+    def decode(value: bytes) -> object:
+        return decode_opening(CloudEvent.from_json(value), projector.opener, projector.opens)
+
     policy = container.application.policy_in_force(datetime.now(UTC).date())
     worker = _spawn("consumers", settings)  # catch up with whatever is there first
     try:
@@ -378,13 +399,13 @@ def bench_project(container: Any, events: int, rounds: int) -> list[Figure]:
             figure.backend.append(remaining / max(time.perf_counter() - started, 1e-9))
         finally:
             _stop(worker)
-        figure.baseline.append(
-            rate(
-                sum(ends[p] - starts.get(p, 0) for p in ends),
-                functools.partial(_bare_consume, settings.bootstrap_servers, starts, ends),
-            )
-        )
-    return [figure]
+        count = sum(ends[p] - starts.get(p, 0) for p in ends)
+        bare = functools.partial(_bare_consume, settings.bootstrap_servers, starts, ends)
+        figure.baseline.append(rate(count, bare))
+        for floor, work in ((decoding, decode), (projecting, projector.changes)):
+            floor.backend.append(rate(count, functools.partial(bare, work)))
+            floor.baseline.append(figure.baseline[-1])
+    return [figure, decoding, projecting]
 
 
 def _below(container: Any, backlog: int) -> bool:
