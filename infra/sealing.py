@@ -18,6 +18,8 @@ import base64
 import contextlib
 import os
 import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload
@@ -238,9 +240,35 @@ def _get(state: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any] | None,
 class PersonSealer:
     """Seals an event's sensitive fields with its person's key, and opens them again."""
 
+    NEW_PEOPLE_AHEAD = 64  # ids (with their keys) made in one round trip, see new_person
+
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
         self._ready = threading.local()  # keys fetched ahead, see `ready`
+        # Ids for people not yet recorded, each with the key already made for it, and
+        # the keys of those handed out but not yet used to seal.
+        self._ahead: list[tuple[UUID, bytes | None]] = []
+        self._handed: OrderedDict[UUID, bytes | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def new_person(self) -> UUID:
+        """An id for a person about to be recorded for the first time, whose key is
+        already made: keys are made for `NEW_PEOPLE_AHEAD` new ids in one round trip, so
+        a referral about someone new does not wait for one of its own. The key is held
+        until the first event about them is sealed (nobody else knows the id until then),
+        then asked for like any other. A process that stops leaves the keys of the ids
+        it did not hand out: keys of nobody."""
+        with self._lock:
+            if not self._ahead:
+                made = self.keys.get_or_create_many(
+                    uuid.uuid4() for _ in range(self.NEW_PEOPLE_AHEAD)
+                )
+                self._ahead = list(made.items())
+            person_id, key = self._ahead.pop()
+            self._handed[person_id] = key
+            if len(self._handed) > self.NEW_PEOPLE_AHEAD:  # ids handed out and never used
+                self._handed.popitem(last=False)  # (their key is asked for, if ever)
+            return person_id
 
     @contextlib.contextmanager
     def ready(self, person_ids: Iterable[UUID]) -> Iterator[None]:
@@ -256,6 +284,10 @@ class PersonSealer:
         ready: dict[UUID, bytes | None] | None = getattr(self._ready, "keys", None)
         if ready is not None and person_id in ready:
             return ready[person_id]
+        if self._handed:
+            with self._lock:
+                if person_id in self._handed:
+                    return self._handed.pop(person_id)
         return self.keys.get_or_create(person_id)
 
     def seal(self, paths: tuple[str, ...], state: dict[str, Any]) -> dict[str, Any]:

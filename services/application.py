@@ -209,6 +209,12 @@ class LeadApplication(Application[UUID]):
         self._policy = policy
         return policy
 
+    def _new_person_id(self) -> UUID:
+        """An id for someone recorded for the first time (the sealer's, whose key is
+        made ahead, when there is one)."""
+        new_person = getattr(self._sealer, "new_person", None)
+        return new_person() if new_person is not None else uuid.uuid4()
+
     def _policy_to_judge_by(self) -> SitePolicy:
         """The policy a command is judged by. When the store can refuse a save if the
         policy changed after it (`unchanged=` in `_save`), the kept one, unasked: the
@@ -223,6 +229,7 @@ class LeadApplication(Application[UUID]):
     # -- referrals ------------------------------------------------------------------
     def receive_referral(self, command: c.ReceiveReferral, actor: Actor) -> Receipt:
         occurred_at = command.occurred_at or datetime.now(UTC)
+        person_id = command.person_id or self._new_person_id()
         for _ in range(3):
             policy = self._policy_to_judge_by()
             referral = Referral.receive(
@@ -232,7 +239,7 @@ class LeadApplication(Application[UUID]):
                 incident=command.incident,
                 person=command.person,
                 facts=command.facts,
-                person_id=command.person_id,
+                person_id=person_id,
                 occurred_at=occurred_at,
                 policy=policy.in_force(occurred_at.date()),
             )

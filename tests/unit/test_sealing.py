@@ -143,5 +143,36 @@ def test_a_save_about_several_people_asks_for_their_keys_once_and_seals_each_wit
         for r in referrals
     ]
     assert names == ["Given0", SEALED, "Given2"]
-    app.receive_referral(c.ReceiveReferral(**referral_body()), OFFICER)
+    known = {**referral_body(), "person_id": str(referrals[0].person_id)}
+    app.receive_referral(c.ReceiveReferral(**known), OFFICER)
     assert keys.calls == ["many", "one"]  # a save about one person asks as before
+
+
+def test_referrals_about_new_people_take_keys_made_ahead_each_their_own() -> None:
+    """Keys for new people are made many at once, ahead: a referral about someone new
+    does not ask the key store; one about a known person asks as always."""
+    keys = CountingKeys()
+    app = LeadApplication(env=IN_MEMORY, sealer=PersonSealer(keys))
+    app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), OFFICER)
+    keys.calls.clear()
+    people = [
+        app.receive_referral(c.ReceiveReferral(**referral_body()), OFFICER).person_id
+        for _ in range(3)
+    ]
+    assert keys.calls == ["many"]
+    assert None not in people and len(set(people)) == 3
+    assert all(keys.keys[p] is not None for p in people if p is not None)
+    assert len(keys.keys) == PersonSealer.NEW_PEOPLE_AHEAD  # the rest wait for new people
+    again = app.receive_referral(
+        c.ReceiveReferral(**{**referral_body(), "person_id": str(people[0])}), OFFICER
+    )
+    assert again.person_id == people[0] and keys.calls == ["many", "one"]
+    forgotten = people[1]
+    assert forgotten is not None
+    keys.destroy(forgotten, "erasure request")
+    names = [
+        app.mapper.to_domain_event(n).person.given_name  # type: ignore[attr-defined]
+        for n in app.recorder.select_notifications(start=1, limit=100)
+        if n.topic.endswith("ReferralReceived")
+    ]
+    assert names == ["Quentin", SEALED, "Quentin", "Quentin"]
