@@ -7,7 +7,9 @@ This recorder sends one prepared call of a function that does the same in the sa
 order: the same exclusive lock held to the commit (notification ids stay gapless and in
 commit order, and the chain trigger reads the chain's true last row), the same
 notification on commit, the same row ids back. The statement is its own transaction
-(the connections are in autocommit mode), so one wait on the server.
+(the connections are in autocommit mode), so one wait on the server. Under the lock it
+can also check that an aggregate (the site policy a referral was screened under) has no
+event after a given version, and refuse the whole append if it has (`unchanged=`).
 
 eventsourcing has a function of its own (`POSTGRES_ENABLE_DB_FUNCTIONS`) but it takes
 no table lock: writers could commit out of order and a reader tailing the store could
