@@ -303,6 +303,8 @@ def _lag(container: Any) -> int:
 
 
 def _spawn(name: str, settings: Any) -> subprocess.Popen[bytes]:
+    from infra.processes import ends_with_parent
+
     log = settings.data_dir / "logs" / f"bench-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -313,6 +315,7 @@ def _spawn(name: str, settings: Any) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=ends_with_parent(),
         )
 
 

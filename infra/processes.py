@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def ends_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` for a child that must not outlive whoever started it (the API,
+    relay and workers under `lead run`, a benchmark or a test run): the kernel sends it
+    SIGTERM when the starting thread ends, however it ends (SIGKILL included).
+
+    Linux only, and only from the main thread: the signal follows the thread that
+    forked, so a child started from a short-lived thread would be stopped with it.
+    Elsewhere None (the caller stops its children itself, as before).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent ended before the signal was armed
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_child
 
 
 class StartupError(RuntimeError):

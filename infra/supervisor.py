@@ -14,7 +14,7 @@ from types import FrameType
 
 from infra import stack
 from infra.bootstrap import Container
-from infra.processes import terminate
+from infra.processes import ends_with_parent, terminate
 from infra.settings import Settings
 
 CHILDREN = ("api", "relay", "consumers")
@@ -29,6 +29,7 @@ def _spawn(name: str, settings: Settings) -> subprocess.Popen[bytes]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=ends_with_parent(),
         )
 
 

@@ -1,7 +1,8 @@
 """Fixtures for the integration and e2e layers: the real Kafka and PostgreSQL.
 
 They run in `.lead/test` on ports of their own, so a developer's `make run` keeps
-going while the tests run. The stack is started once per session by the same
+going while the tests run; a port another program holds is swapped for a free one
+(pytest's header says which ports this run uses). The stack is started once per session by the same
 `infra` code `lead infra up` uses, from empty data, and stopped at the end.
 LEAD_KAFKA_BOOTSTRAP / LEAD_DATABASE_URL, when set, point the tests at external
 servers instead.
@@ -21,20 +22,29 @@ from infra.bootstrap import Container
 from infra.settings import PROJECT_ROOT, Settings
 from services.commands import AdoptPolicy
 from tests.factories import POLICY_TERMS
+from tests.ports import port_or_free
 from tests.processes import stop_all
 from tests.scenario import ADMIN
 
+TEST_PORTS: set[int] = set()  # chosen for this run; a test wanting one more avoids them
 TEST_ENV = {
     "LEAD_ENVIRONMENT": "test",
     "LEAD_SITE_ID": "test-site",
     "LEAD_DATA_DIR": str(PROJECT_ROOT / ".lead" / "test"),
-    "LEAD_KAFKA_PORT": "59192",
-    "LEAD_KAFKA_CONTROLLER_PORT": "59193",
-    "LEAD_PG_PORT": "55532",
-    "LEAD_API_PORT": "58080",
-    "LEAD_CONSUMER_WEB_PORT": "56066",
+    "LEAD_KAFKA_PORT": str(port_or_free(59192, TEST_PORTS)),
+    "LEAD_KAFKA_CONTROLLER_PORT": str(port_or_free(59193, TEST_PORTS)),
+    "LEAD_PG_PORT": str(port_or_free(55532, TEST_PORTS)),
+    "LEAD_API_PORT": str(port_or_free(58080, TEST_PORTS)),
+    "LEAD_CONSUMER_WEB_PORT": str(port_or_free(56066, TEST_PORTS)),
     "LEAD_CONSUMER_GROUP": "lead-projections-test",
 }
+
+
+def pytest_report_header() -> str:
+    ports = ", ".join(
+        f"{k.removeprefix('LEAD_').lower()} {v}" for k, v in TEST_ENV.items() if k.endswith("_PORT")
+    )
+    return f"test stack: {TEST_ENV['LEAD_DATA_DIR']}; {ports}"
 
 
 def make_test_settings(**overrides: str) -> Settings:

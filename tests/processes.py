@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.processes import terminate
+from infra.processes import ends_with_parent, terminate
 from infra.settings import PROJECT_ROOT
 
 _counter = itertools.count()
@@ -37,6 +37,7 @@ class Proc:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=ends_with_parent(),  # a killed test run leaves none behind
             )
         _started.append(self)
 

@@ -10,15 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.processes import port_open
+from infra.processes import ends_with_parent, port_open
 from infra.settings import PROJECT_ROOT, Settings
-from tests.conftest import subprocess_env
+from tests.conftest import TEST_PORTS, subprocess_env
 from tests.factories import referral_body
+from tests.ports import port_or_free
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
 
-PORT = 58081
+PORT = port_or_free(58081, TEST_PORTS)
 
 
 def start(settings: Settings) -> subprocess.Popen[bytes]:
@@ -29,6 +30,7 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
         env=subprocess_env(LEAD_API_PORT=str(PORT)),
+        preexec_fn=ends_with_parent(),  # its own children end with it in turn
     )
 
 
@@ -79,3 +81,18 @@ def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(
     finally:
         run.send_signal(signal.SIGINT)
         assert run.wait(timeout=90) == 0
+
+
+def test_a_killed_lead_run_leaves_no_process_behind(settings: Settings) -> None:
+    """SIGKILL (an operator's kill -9, the machine's OOM killer) gives `lead run` no
+    chance to stop its API, relay and workers: they end with it all the same, and the
+    port is free for the next start."""
+    run = start(settings)
+    try:
+        wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API of lead run")
+        assert len(children_running(settings)) == 3
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+    wait_until(lambda: children_running(settings) == [], 30, "lead run's children to end")
+    assert not port_open("127.0.0.1", PORT)
