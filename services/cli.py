@@ -92,13 +92,13 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
 
 def cmd_consumers(args: argparse.Namespace) -> int:
-    import faust
-
+    from consumers.worker import Worker
     from infra.bootstrap import Container
 
     container = Container()
     app = container.consumer_app()
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True)
+    stop_within = container.settings.consumer_stop_within
+    worker = Worker(app, stop_within=stop_within, loglevel=args.loglevel, quiet=True)
     _freeze_heap()
     worker.execute_from_commandline()
     return 0
