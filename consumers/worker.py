@@ -10,36 +10,12 @@ whichever worker next owns the partition, and nothing twice.
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 from typing import Any
 
 import faust
 
-log = logging.getLogger(__name__)
-
-NOT_STOPPED_IN_TIME = 75  # EX_TEMPFAIL: stopped, but not cleanly
-
-
-def exit_unless_stopped_within(seconds: float, what: str) -> threading.Timer:
-    """From now, `seconds` for the process to end on its own; then it exits with
-    NOT_STOPPED_IN_TIME and a log line saying why."""
-
-    def give_up() -> None:
-        log.error(
-            "%s did not stop within %.0f s (is Kafka or PostgreSQL unreachable?); exiting "
-            "without a clean stop: what it had not committed is applied on restart",
-            what,
-            seconds,
-        )
-        logging.shutdown()
-        os._exit(NOT_STOPPED_IN_TIME)
-
-    timer = threading.Timer(seconds, give_up)
-    timer.daemon = True
-    timer.start()
-    return timer
+from infra.processes import exit_unless_stopped_within
 
 
 class Worker(faust.Worker):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -39,6 +42,29 @@ def ends_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     return in_child
+
+
+NOT_STOPPED_IN_TIME = 75  # EX_TEMPFAIL: stopped, but not cleanly
+
+
+def exit_unless_stopped_within(seconds: float, what: str) -> threading.Timer:
+    """From now, `seconds` for the process to end on its own; then it exits with
+    NOT_STOPPED_IN_TIME and a log line saying why."""
+
+    def give_up() -> None:
+        log.error(
+            "%s did not stop within %.0f s (is Kafka or PostgreSQL unreachable?); exiting "
+            "without a clean stop: what it had not committed is done again on restart",
+            what,
+            seconds,
+        )
+        logging.shutdown()
+        os._exit(NOT_STOPPED_IN_TIME)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class StartupError(RuntimeError):

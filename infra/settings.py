@@ -59,12 +59,13 @@ class Settings(BaseSettings):
         description="Seconds a worker's agent waits for its batch to fill before applying "
         "what it has: longer gives bigger batches (less work per event), shorter less latency.",
     )
-    consumer_stop_within: float = Field(
+    stop_within: float = Field(
         15.0,
         gt=0,
         le=600,
-        description="Seconds a worker told to stop has to stop cleanly before it exits "
-        "anyway (with Kafka unreachable faust's clients retry for a minute or more).",
+        description="Seconds the relay or a worker told to stop has to stop cleanly before "
+        "it exits anyway (with Kafka or PostgreSQL unreachable, their clients retry for "
+        "minutes).",
     )
     signing_key_file: Path | None = Field(
         None,

@@ -54,10 +54,16 @@ def cmd_infra(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_event() -> threading.Event:
+def _stop_event(stop_within: float, what: str) -> threading.Event:
+    """Set by SIGINT or SIGTERM, which also start the `stop_within` seconds the process
+    has to stop cleanly before it exits anyway (a crash, which it is built to survive)."""
+    from infra.processes import exit_unless_stopped_within
+
     stop = threading.Event()
 
     def _handler(signum: int, _frame: FrameType | None) -> None:
+        if not stop.is_set():
+            exit_unless_stopped_within(stop_within, what)
         stop.set()
 
     signal.signal(signal.SIGINT, _handler)
@@ -78,7 +84,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     container = Container()  # keeps the application (and its connection pool) alive
     relay = container.relay()
-    stop = _stop_event()
+    stop = _stop_event(container.settings.stop_within, "the relay")
     notary = threading.Thread(target=container.notary().run, args=(stop,), daemon=True)
     notary.start()
     _freeze_heap()
@@ -97,7 +103,7 @@ def cmd_consumers(args: argparse.Namespace) -> int:
 
     container = Container()
     app = container.consumer_app()
-    stop_within = container.settings.consumer_stop_within
+    stop_within = container.settings.stop_within
     worker = Worker(app, stop_within=stop_within, loglevel=args.loglevel, quiet=True)
     _freeze_heap()
     worker.execute_from_commandline()

@@ -76,3 +76,23 @@ def test_a_free_port_is_kept_unless_this_run_chose_it_already() -> None:
     assert port_or_free(free, taken) == free
     again = port_or_free(free, taken)
     assert again != free and taken == {free, again}
+
+
+STOPPING = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from services.cli import _stop_event
+    stop = _stop_event(float(sys.argv[1]), "the relay")  # as `lead relay` sets it up
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.is_set()
+    time.sleep(60)  # a stop that hangs (the relay waiting for an unreachable PostgreSQL)
+    """
+)
+
+
+def test_a_relay_told_to_stop_exits_within_its_bound_and_says_why() -> None:
+    done = subprocess.run(  # the timeout (30 s) fails the test if it hangs on (60 s)
+        [sys.executable, "-c", STOPPING, "1"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 75
+    assert "the relay did not stop within 1 s" in done.stderr
