@@ -224,7 +224,7 @@ def test_the_liaison_view_follows_consent_at_each_read(
         {"kind": "office", "contacted_on": now.isoformat(), "minutes": 20, "notes": NOTE},
         cm,
     )
-    post(
+    filed = post(
         "/v1/cases",
         {
             "person_id": person,
@@ -245,13 +245,16 @@ def test_the_liaison_view_follows_consent_at_each_read(
     )
 
     url = f"/v1/liaison/cases/{person}"
+    # The view exists from the intake on; reading at the filing's position shows the case
+    # (without it the read could come between the two, as it once did in CI).
+    after_filing = {"min_position": filed["position"]}
     wait_until(
-        lambda: client.get(url, headers=dpa).status_code == 200,
+        lambda: client.get(url, params=after_filing, headers=dpa).status_code == 200,
         60,
         "the liaison view",
         backend.procs,
     )
-    shown = client.get(url, headers=dpa)
+    shown = client.get(url, params=after_filing, headers=dpa)
     view = shown.json()
     assert [c["case_number"] for c in view["cases"]] == ["26-1-200"]
     assert view["consent_id"] == consent
