@@ -1,4 +1,5 @@
-"""Starting, finding and stopping the local servers' processes through pid files."""
+"""Starting, finding and stopping processes: the local servers' through pid files, the
+backend's own as children that end with their starter, and a process's own stop, bounded."""
 
 from __future__ import annotations
 

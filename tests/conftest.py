@@ -2,8 +2,9 @@
 
 They run in `.lead/test` on ports of their own, so a developer's `make run` keeps
 going while the tests run; a port another program holds is swapped for a free one
-(pytest's header says which ports this run uses). The stack is started once per session by the same
-`infra` code `lead infra up` uses, from empty data, and stopped at the end.
+(pytest's header says which ports this run uses). The stack is started once per
+session by the same `infra` code `lead infra up` uses, from empty data, and stopped
+at the end.
 LEAD_KAFKA_BOOTSTRAP / LEAD_DATABASE_URL, when set, point the tests at external
 servers instead.
 """
