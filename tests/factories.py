@@ -6,9 +6,11 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from aggregates.referral import Referral
 from events.base import Actor, Role
 from events.case import Severity
 from events.policy import DivertibleOffense, PolicyTerms, SocialContactCriteria
+from events.referral import Incident, Pathway, Person, Referrer
 
 IN_MEMORY = {
     "PERSISTENCE_MODULE": "eventsourcing.popo",
@@ -24,6 +26,18 @@ ACTOR_HEADERS = {
     "x-lead-role": OFFICER.role.value,
     "x-lead-organisation": OFFICER.organisation,
 }
+
+
+def received_referral(policy: Any, given_name: str, family_name: str) -> Referral:
+    """A referral aggregate as an officer's arrest diversion starts it, not yet saved."""
+    return Referral.receive(
+        actor=OFFICER,
+        pathway=Pathway.ARREST_DIVERSION,
+        policy=policy,
+        referrer=Referrer(principal=OFFICER.principal, organisation=OFFICER.organisation),
+        incident=Incident(offense_code="69.50.4013", description="possession"),
+        person=Person(given_name=given_name, family_name=family_name),
+    )
 
 
 def referral_body(

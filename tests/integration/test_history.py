@@ -13,8 +13,6 @@ import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from aggregates.referral import Referral
-from events.referral import Incident, Pathway, Person, Referrer
 from infra.bootstrap import Container
 from infra.chain import generate_private_key_pem, link, load_private_key, verify_slice
 from infra.history import History, export_slice, topic_sequence, verify_topic_copy
@@ -22,7 +20,7 @@ from infra.relay import OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
 from infra.topic_reader import read_topic
 from tests.conftest import make_test_settings
-from tests.factories import OFFICER, POLICY
+from tests.factories import POLICY, received_referral
 
 pytestmark = pytest.mark.integration
 
@@ -41,16 +39,7 @@ def site(settings: Settings) -> Iterator[tuple[Container, History]]:
     container.prepare()
     app = container.application
     for _ in range(EVENTS // 2):  # received + screened each
-        app.save(
-            Referral.receive(
-                actor=OFFICER,
-                pathway=Pathway.ARREST_DIVERSION,
-                policy=POLICY,
-                referrer=Referrer(principal="officer.reyes", organisation="SPD"),
-                incident=Incident(offense_code="69.50.4013", description="possession"),
-                person=Person(given_name="Chain", family_name="Test"),
-            )
-        )
+        app.save(received_referral(POLICY, "Chain", "Test"))
     try:
         yield container, container.history()
     finally:

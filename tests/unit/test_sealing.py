@@ -11,15 +11,13 @@ from uuid import UUID
 import pytest
 
 from aggregates.base import DomainError
-from aggregates.referral import Referral
 from events.base import SEALED
 from events.envelope import envelope
-from events.referral import Incident, Pathway, Person, Referrer
 from infra.mapper import PydanticMapper
 from infra.sealing import MemoryKeyStore, PersonSealer
 from services import commands as c
 from services.application import LeadApplication
-from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS
+from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, received_referral
 
 
 def site() -> tuple[LeadApplication, MemoryKeyStore]:
@@ -121,17 +119,7 @@ def test_a_save_about_several_people_asks_for_their_keys_once_and_seals_each_wit
     app = LeadApplication(env=IN_MEMORY, sealer=PersonSealer(keys))
     app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), OFFICER)
     policy = app.policy_in_force(date.today())
-    referrals = [
-        Referral.receive(
-            actor=OFFICER,
-            pathway=Pathway.ARREST_DIVERSION,
-            policy=policy,
-            referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),
-            incident=Incident(offense_code="69.50.4013", description="possession"),
-            person=Person(given_name=f"Given{i}", family_name="Family"),
-        )
-        for i in range(3)
-    ]
+    referrals = [received_referral(policy, f"Given{i}", "Family") for i in range(3)]
     keys.calls.clear()
     app.save(*referrals)
     assert keys.calls == ["many"]
