@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from aggregates.base import SYSTEM_ACTOR, DomainError, LeadAggregate, occurred
 from aggregates.eligibility import screen
-from events.base import Actor, DomainEvent
+from events.base import Actor, DomainEvent, Role
 from events.policy import PolicyTerms
 from events.referral import (
     EligibilityDecided,
@@ -56,6 +56,19 @@ class CapacityExhaustedError(DomainError):
     pass
 
 
+class PathwayNotOpenError(DomainError):
+    """A referrer used a door that is not theirs (arrest diversion belongs to officers)."""
+
+
+PATHWAYS_OF: dict[Role, frozenset[Pathway]] = {
+    Role.OFFICER: frozenset({Pathway.ARREST_DIVERSION, Pathway.SOCIAL_CONTACT}),
+    Role.COMMUNITY_PARTNER: frozenset({Pathway.COMMUNITY}),
+}
+"""The pathways a referrer of each role may use: officers divert at arrest or refer from
+a social contact; community partners refer with no police involved. The program's own
+staff record referrals of every pathway on a referrer's behalf."""
+
+
 class Referral(LeadAggregate):
     def __init__(self) -> None:
         self.person_id: UUID | None = None
@@ -83,6 +96,14 @@ class Referral(LeadAggregate):
         referral_id: UUID | None = None,
     ) -> Referral:
         """Record the referral and screen it at once against the policy in force then."""
+        open_to = PATHWAYS_OF.get(actor.role)
+        if open_to is not None and pathway not in open_to:
+            accepted = " or ".join(sorted(p.value for p in open_to))
+            raise PathwayNotOpenError(
+                f"a {actor.role.value.replace('_', ' ')} refers through {accepted} only; "
+                f"{pathway.value} referrals are made by "
+                + ("officers" if pathway is not Pathway.COMMUNITY else "community partners")
+            )
         at = occurred(occurred_at)
         facts = facts or ScreeningFacts()
         referral = cls._create(

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import Field
 
 from events.base import CreationEvent, DomainEvent, Role
+from events.text import Text
 
 PRINCIPAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
 
@@ -22,10 +23,10 @@ class PrincipalRegistered(CreationEvent):
 
     event_type: ClassVar[str] = "principal.registered"
 
-    name: str = Field(pattern=PRINCIPAL_NAME)
+    name: Text = Field(pattern=PRINCIPAL_NAME)
     role: Role
-    organisation: str = Field(min_length=1, max_length=200)
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    organisation: Text = Field(min_length=1, max_length=200)
+    token_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class PrincipalTokenRotated(DomainEvent):
@@ -33,7 +34,7 @@ class PrincipalTokenRotated(DomainEvent):
 
     event_type: ClassVar[str] = "principal.token_rotated"
 
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class PrincipalRevoked(DomainEvent):
@@ -41,7 +42,7 @@ class PrincipalRevoked(DomainEvent):
 
     event_type: ClassVar[str] = "principal.revoked"
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class DirectoryOpened(CreationEvent):
@@ -54,4 +55,4 @@ class PrincipalListed(DomainEvent):
     event_type: ClassVar[str] = "principal_directory.listed"
 
     principal_id: UUID
-    name: str = Field(pattern=PRINCIPAL_NAME)
+    name: Text = Field(pattern=PRINCIPAL_NAME)

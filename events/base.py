@@ -18,6 +18,8 @@ from uuid import UUID
 from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from events.text import Text
+
 # Namespace for event ids: the id of an event is a function of its aggregate and
 # version, so a republished event keeps its id and consumers can deduplicate.
 EVENT_ID_NAMESPACE = UUID("5f0e7c7e-2f4e-4a43-9a53-6d1c1c7a0e11")
@@ -42,9 +44,9 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    principal: str = Field(min_length=1, max_length=200)
+    principal: Text = Field(min_length=1, max_length=200)
     role: Role
-    organisation: str = Field(min_length=1, max_length=200)
+    organisation: Text = Field(min_length=1, max_length=200)
 
 
 class Mutable(Protocol):

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import CreationEvent, DomainEvent
+from events.text import Text
 
 
 class CaseOrigin(StrEnum):
@@ -52,10 +53,10 @@ class Charge(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    statute_code: str = Field(min_length=1, max_length=40, examples=["69.50.4013"])
-    description: str = Field(min_length=1, max_length=500)
+    statute_code: Text = Field(min_length=1, max_length=40, examples=["69.50.4013"])
+    description: Text = Field(min_length=1, max_length=500)
     severity: Severity
-    nibrs_code: str | None = Field(None, max_length=4, examples=["35A"])
+    nibrs_code: Text | None = Field(None, max_length=4, examples=["35A"])
 
 
 class CaseOpened(CreationEvent):
@@ -65,9 +66,9 @@ class CaseOpened(CreationEvent):
     class_version: ClassVar[int] = 1
 
     person_id: UUID
-    case_number: str = Field(min_length=1, max_length=80)
-    court: str = Field(min_length=1, max_length=200)
-    jurisdiction: str = Field(min_length=1, max_length=200)
+    case_number: Text = Field(min_length=1, max_length=80)
+    court: Text = Field(min_length=1, max_length=200)
+    jurisdiction: Text = Field(min_length=1, max_length=200)
     origin: CaseOrigin
     incident_date: date
     filing_date: date | None = None  # None while the case is not filed yet
@@ -86,9 +87,9 @@ class WarrantIssued(CaseEvent):
     event_type: ClassVar[str] = "case.warrant_issued"
     class_version: ClassVar[int] = 1
 
-    warrant_id: str = Field(min_length=1, max_length=80)
+    warrant_id: Text = Field(min_length=1, max_length=80)
     issued_on: date
-    court: str = Field(min_length=1, max_length=200)
+    court: Text = Field(min_length=1, max_length=200)
 
 
 class WarrantQuashed(CaseEvent):
@@ -97,7 +98,7 @@ class WarrantQuashed(CaseEvent):
     event_type: ClassVar[str] = "case.warrant_quashed"
     class_version: ClassVar[int] = 1
 
-    warrant_id: str = Field(min_length=1, max_length=80)
+    warrant_id: Text = Field(min_length=1, max_length=80)
     quashed_on: date
 
 
@@ -110,7 +111,7 @@ class ChargingDecisionRecorded(CaseEvent):
     decision: ChargingDecision
     decided_on: date
     filing_date: date | None = None  # set exactly when the decision is `filed`
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
     origin: CaseOrigin | None = Field(
         None, description="With a filing: pre-existing or post-enrollment, by the filing date."
     )
@@ -122,7 +123,7 @@ class LiaisonRecommendationRecorded(CaseEvent):
     event_type: ClassVar[str] = "case.liaison_recommendation_recorded"
     class_version: ClassVar[int] = 1
 
-    recommendation: str = Field(min_length=1, max_length=2000)
+    recommendation: Text = Field(min_length=1, max_length=2000)
     recommended_on: date
 
 
@@ -133,8 +134,8 @@ class HearingScheduled(CaseEvent):
     class_version: ClassVar[int] = 1
 
     hearing_at: AwareDatetime
-    kind: str = Field(min_length=1, max_length=200, examples=["arraignment"])
-    court: str = Field(min_length=1, max_length=200)
+    kind: Text = Field(min_length=1, max_length=200, examples=["arraignment"])
+    court: Text = Field(min_length=1, max_length=200)
 
 
 class DispositionRecorded(CaseEvent):

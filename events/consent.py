@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import CreationEvent, DomainEvent
+from events.text import Text
 
 
 class RecipientKind(StrEnum):
@@ -40,7 +41,7 @@ class Recipient(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: RecipientKind
-    name: str = Field(min_length=1, max_length=200, examples=["liaison_prosecutor"])
+    name: Text = Field(min_length=1, max_length=200, examples=["liaison_prosecutor"])
 
 
 class ConsentGranted(CreationEvent):
@@ -55,12 +56,12 @@ class ConsentGranted(CreationEvent):
     class_version: ClassVar[int] = 1
 
     person_id: UUID
-    disclosing_party: str = Field(min_length=1, max_length=200)
+    disclosing_party: Text = Field(min_length=1, max_length=200)
     recipients: tuple[Recipient, ...] = Field(min_length=1)
-    purpose: str = Field(min_length=1, max_length=500)
+    purpose: Text = Field(min_length=1, max_length=500)
     information_kinds: tuple[InformationKind, ...] = Field(min_length=1)
     expires_at: AwareDatetime | None = None
-    expiration_event: str | None = Field(None, min_length=1, max_length=500)
+    expiration_event: Text | None = Field(None, min_length=1, max_length=500)
     signature_method: SignatureMethod
     signed_at: AwareDatetime
     criminal_justice: bool = False
@@ -80,7 +81,7 @@ class ConsentRevoked(ConsentEvent):
     class_version: ClassVar[int] = 1
 
     effective_at: AwareDatetime
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class ConsentExpired(ConsentEvent):
@@ -90,7 +91,7 @@ class ConsentExpired(ConsentEvent):
     class_version: ClassVar[int] = 1
 
     expired_at: AwareDatetime
-    by_event: str | None = Field(None, min_length=1, max_length=500)
+    by_event: Text | None = Field(None, min_length=1, max_length=500)
 
 
 class ConsentFiled(CreationEvent):

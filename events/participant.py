@@ -16,6 +16,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from events.base import CreationEvent, DomainEvent, Role
+from events.text import Text
 
 
 class DataQuality(StrEnum):
@@ -110,7 +111,7 @@ class ParticipantEnrolled(CreationEvent):
     person_id: UUID
     referral_id: UUID
     enrolled_on: date
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
 
 
 class ParticipantEvent(DomainEvent):
@@ -125,9 +126,9 @@ class CaseManagerAssigned(ParticipantEvent):
     event_type: ClassVar[str] = "participant.case_manager_assigned"
     class_version: ClassVar[int] = 1
 
-    case_manager: str = Field(min_length=1, max_length=200)
-    previous_case_manager: str | None = Field(None, min_length=1, max_length=200)
-    reason: str | None = Field(None, max_length=2000)
+    case_manager: Text = Field(min_length=1, max_length=200)
+    previous_case_manager: Text | None = Field(None, min_length=1, max_length=200)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class GoalSet(ParticipantEvent):
@@ -138,7 +139,7 @@ class GoalSet(ParticipantEvent):
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
-    text: str = Field(min_length=1, max_length=1000)
+    text: Text = Field(min_length=1, max_length=1000)
     domain: GoalDomain
 
 
@@ -150,7 +151,7 @@ class GoalProgressRecorded(ParticipantEvent):
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
-    note: str = Field(min_length=1, max_length=2000)
+    note: Text = Field(min_length=1, max_length=2000)
 
 
 class GoalRevised(ParticipantEvent):
@@ -161,7 +162,7 @@ class GoalRevised(ParticipantEvent):
     class_version: ClassVar[int] = 1
 
     goal_id: UUID
-    text: str = Field(min_length=1, max_length=1000)
+    text: Text = Field(min_length=1, max_length=1000)
     status: GoalStatus
 
 
@@ -176,8 +177,8 @@ class ContactRecorded(ParticipantEvent):
     kind: ContactKind
     contacted_on: AwareDatetime
     minutes: int = Field(ge=0, le=1440)
-    place: str | None = Field(None, max_length=300)
-    notes: str | None = Field(
+    place: Text | None = Field(None, max_length=300)
+    notes: Text | None = Field(
         None,
         max_length=10000,
         description="Sensitive: never disclosed outside case management",
@@ -211,7 +212,7 @@ class StatusChanged(ParticipantEvent):
     class_version: ClassVar[int] = 1
 
     status: EngagementStatus
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class ParticipantExited(ParticipantEvent):
@@ -244,9 +245,9 @@ class ProgressSummaryShared(ParticipantEvent):
     class_version: ClassVar[int] = 1
 
     summary_id: UUID
-    recipient_organisation: str = Field(min_length=1, max_length=200)
+    recipient_organisation: Text = Field(min_length=1, max_length=200)
     recipient_role: Role
-    summary: str = Field(min_length=1, max_length=4000)
+    summary: Text = Field(min_length=1, max_length=4000)
     consent_id: UUID
 
 
@@ -256,7 +257,7 @@ class CaseloadOpened(CreationEvent):
     event_type: ClassVar[str] = "caseload.opened"
     class_version: ClassVar[int] = 1
 
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
 
 
 class CaseloadMembershipEvent(DomainEvent):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.base import CreationEvent, DomainEvent
 from events.case import Severity
+from events.text import Text
 
 
 class VerificationSource(StrEnum):
@@ -27,10 +28,10 @@ class VerificationSource(StrEnum):
 class DivertibleOffense(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    statute_code: str = Field(min_length=1, max_length=40, examples=["69.50.4013"])
-    description: str = Field(min_length=1, max_length=500)
+    statute_code: Text = Field(min_length=1, max_length=40, examples=["69.50.4013"])
+    description: Text = Field(min_length=1, max_length=500)
     severity: Severity
-    nibrs_code: str | None = Field(None, max_length=4, examples=["35A", "90J"])
+    nibrs_code: Text | None = Field(None, max_length=4, examples=["35A", "90J"])
 
 
 class Exclusions(BaseModel):
@@ -56,8 +57,10 @@ class SocialContactCriteria(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     lookback_months: int = Field(24, ge=1, le=120)
-    program_areas: tuple[str, ...] = Field(
-        (), description="Where social contact referrals may come from; empty means anywhere."
+    program_areas: tuple[Annotated[Text, Field(min_length=1, max_length=200)], ...] = Field(
+        (),
+        max_length=200,
+        description="Where social contact referrals may come from; empty means anywhere.",
     )
     verification_sources: tuple[VerificationSource, ...] = tuple(VerificationSource)
 

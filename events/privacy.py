@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import Field
 
 from events.base import CreationEvent
+from events.text import Text
 
 
 class ErasureGround(StrEnum):
@@ -28,4 +29,4 @@ class PersonForgotten(CreationEvent):
 
     person_id: UUID
     ground: ErasureGround
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)

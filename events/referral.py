@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import CreationEvent, DomainEvent
 from events.policy import VerificationSource
+from events.text import Text
 
 
 class Pathway(StrEnum):
@@ -30,17 +31,17 @@ class SelfReported(StrEnum):
 class Referrer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    principal: str = Field(min_length=1, max_length=200)
-    organisation: str = Field(min_length=1, max_length=200)
+    principal: Text = Field(min_length=1, max_length=200)
+    organisation: Text = Field(min_length=1, max_length=200)
 
 
 class Incident(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    offense_code: str = Field(min_length=1, max_length=40, examples=["69.50.4013"])
-    description: str = Field(min_length=1, max_length=500)
-    nibrs_code: str | None = Field(None, max_length=4, examples=["35A"])
-    place: str | None = Field(None, max_length=300)
+    offense_code: Text = Field(min_length=1, max_length=40, examples=["69.50.4013"])
+    description: Text = Field(min_length=1, max_length=500)
+    nibrs_code: Text | None = Field(None, max_length=4, examples=["35A"])
+    place: Text | None = Field(None, max_length=300)
 
 
 class Person(BaseModel):
@@ -48,13 +49,15 @@ class Person(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    given_name: str = Field(min_length=1, max_length=200)
-    family_name: str = Field(min_length=1, max_length=200)
-    aliases: tuple[str, ...] = ()
+    given_name: Text = Field(min_length=1, max_length=200)
+    family_name: Text = Field(min_length=1, max_length=200)
+    aliases: tuple[Annotated[Text, Field(min_length=1, max_length=200)], ...] = Field(
+        (), max_length=20
+    )
     birth_date: date | None = None
-    race: str = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
-    ethnicity: str = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
-    gender: str = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
+    race: Text = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
+    ethnicity: Text = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
+    gender: Text = Field(SelfReported.NOT_COLLECTED.value, max_length=80)
 
 
 class ScreeningFacts(BaseModel):
@@ -75,7 +78,7 @@ class ScreeningFacts(BaseModel):
         None, description="Social contact: how prior low-level involvement was verified."
     )
     prior_contact_on: date | None = None
-    program_area: str | None = Field(None, max_length=200)
+    program_area: Text | None = Field(None, max_length=200)
     prior_criminal_legal_contact: bool | None = Field(
         None,
         description="Any prior arrest, charge or conviction (net-widening check); "
@@ -121,7 +124,7 @@ class EligibilityDecided(ReferralEvent):
     event_type: ClassVar[str] = "referral.eligibility_decided"
 
     eligible: bool
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Annotated[Text, Field(max_length=500)], ...] = Field((), max_length=50)
     policy_version: int
 
 
@@ -140,7 +143,7 @@ class ReferralDeclined(ReferralEvent):
 
     event_type: ClassVar[str] = "referral.declined"
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Text = Field(min_length=1, max_length=1000)
 
 
 class WarmHandoffCompleted(ReferralEvent):
@@ -148,7 +151,7 @@ class WarmHandoffCompleted(ReferralEvent):
 
     event_type: ClassVar[str] = "referral.warm_handoff_completed"
 
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
     case_manager_arrived_at: AwareDatetime
     minutes_to_arrival: int = Field(ge=0, description="From the referral to the arrival.")
 
@@ -157,7 +160,7 @@ class IntakeScheduled(ReferralEvent):
     event_type: ClassVar[str] = "referral.intake_scheduled"
 
     scheduled_for: AwareDatetime
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
 
 
 class IntakeCompleted(ReferralEvent):
@@ -166,7 +169,7 @@ class IntakeCompleted(ReferralEvent):
     event_type: ClassVar[str] = "referral.intake_completed"
 
     completed_on: date
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
     consent_id: UUID
     participant_id: UUID
 
@@ -191,4 +194,4 @@ class ReferralWithdrawnByPerson(ReferralEvent):
     event_type: ClassVar[str] = "referral.withdrawn_by_person"
 
     kind: WithdrawalKind
-    note: str | None = Field(None, max_length=1000)
+    note: Text | None = Field(None, max_length=1000)

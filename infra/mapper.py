@@ -22,6 +22,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from pydantic import BaseModel
 
 from events.base import upcast
+from events.text import STORED
 
 
 class JSONBytesTranscoder(Transcoder):
@@ -90,4 +91,4 @@ class PydanticMapper(Mapper[UUID]):
         if self.sealer is not None:
             state = self.sealer.open(state)
         upcast(cls, state)
-        return cast(DomainEventProtocol[UUID], cls.model_validate(state))
+        return cast(DomainEventProtocol[UUID], cls.model_validate(state, context=STORED))

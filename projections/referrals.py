@@ -7,6 +7,7 @@ case file, not from a list.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -95,7 +96,7 @@ class ReferralsProjection:
                         values={
                             "person_id": event.person_id,
                             "pathway": event.pathway.value,
-                            "status": "received",
+                            "status": ReferralStatus.RECEIVED.value,
                             "referrer_principal": event.referrer.principal,
                             "referrer_organisation": event.referrer.organisation,
                             "offense_code": event.incident.offense_code,
@@ -115,14 +116,26 @@ class ReferralsProjection:
                     eligible=event.eligible,
                     exclusion_reasons=Jsonb(list(event.reasons)),
                     policy_version=event.policy_version,
-                    status="eligible" if event.eligible else "excluded",
+                    status=(
+                        ReferralStatus.ELIGIBLE.value
+                        if event.eligible
+                        else ReferralStatus.EXCLUDED.value
+                    ),
                 )
             case ReferralApproved():
                 return _update(
-                    event, position, status="approved", intake_deadline=event.intake_deadline
+                    event,
+                    position,
+                    status=ReferralStatus.APPROVED.value,
+                    intake_deadline=event.intake_deadline,
                 )
             case ReferralDeclined():
-                return _update(event, position, status="declined", closed_reason=event.reason)
+                return _update(
+                    event,
+                    position,
+                    status=ReferralStatus.DECLINED.value,
+                    closed_reason=event.reason,
+                )
             case WarmHandoffCompleted():
                 return _update(
                     event,
@@ -134,7 +147,7 @@ class ReferralsProjection:
                 return _update(
                     event,
                     position,
-                    status="intake_scheduled",
+                    status=ReferralStatus.INTAKE_SCHEDULED.value,
                     intake_scheduled_for=event.scheduled_for,
                     case_manager=event.case_manager,
                 )
@@ -142,7 +155,7 @@ class ReferralsProjection:
                 return _update(
                     event,
                     position,
-                    status="enrolled",
+                    status=ReferralStatus.ENROLLED.value,
                     participant_id=event.participant_id,
                     case_manager=event.case_manager,
                 )
@@ -150,17 +163,31 @@ class ReferralsProjection:
                 return _update(
                     event,
                     position,
-                    status="lapsed",
+                    status=ReferralStatus.LAPSED.value,
                     closed_reason="intake deadline lapsed; returned to the prosecutor",
                 )
             case ReferralWithdrawnByPerson():
                 return _update(
                     event,
                     position,
-                    status="withdrawn",
+                    status=ReferralStatus.WITHDRAWN.value,
                     closed_reason=f"the person {event.kind.value}",
                 )
         return []
+
+
+class ReferralStatus(StrEnum):
+    """Every status a referral's row can hold (what `status` filters by)."""
+
+    RECEIVED = "received"
+    ELIGIBLE = "eligible"
+    EXCLUDED = "excluded"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    INTAKE_SCHEDULED = "intake_scheduled"
+    ENROLLED = "enrolled"
+    LAPSED = "lapsed"
+    WITHDRAWN = "withdrawn"
 
 
 def row_to_referral(row: dict[str, Any]) -> dict[str, Any]:

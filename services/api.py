@@ -14,11 +14,12 @@ import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -28,7 +29,9 @@ from events.access import PRINCIPAL_NAME
 from events.base import Actor, Role
 from events.consent import InformationKind
 from events.envelope import CloudEvent
+from events.participant import ParticipantStatus
 from events.referral import Pathway
+from events.text import Text
 from events.topics import projection_topic
 from projections import agenda as agenda_queries
 from projections import audit as audit_queries
@@ -36,10 +39,12 @@ from projections import caseloads as caseload_queries
 from projections import evaluation
 from projections import queue as queue_queries
 from projections import referrals as referral_queries
+from projections.referrals import ReferralStatus
 from services import access, reads, subscriptions
 from services import commands as c
 from services.application import LeadApplication, Receipt
 from services.errors import NotFoundError
+from services.idempotency import MAX_KEY
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorError, page
 from services.principals import AuthenticationError, Principals
 from services.problems import PROBLEM_RESPONSES, install_problem_handlers
@@ -89,9 +94,9 @@ class NewPrincipal(BaseModel):
             "examples": [{"name": "officer.reyes", "role": "officer", "organisation": "Seattle PD"}]
         },
     }
-    name: str = Field(pattern=PRINCIPAL_NAME)
+    name: Text = Field(pattern=PRINCIPAL_NAME)
     role: Role
-    organisation: str = Field(min_length=1, max_length=200)
+    organisation: Text = Field(min_length=1, max_length=200)
 
 
 class IssuedToken(BaseModel):
@@ -113,7 +118,7 @@ class IssuedToken(BaseModel):
 
 class Revocation(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"reason": "left"}]}}
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,51 @@ MinPosition = Annotated[
     int | None,
     Query(ge=0, description="Wait until the view has applied this store position (a write's)"),
 ]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Cursor = Annotated[
+    Text | None, Query(max_length=400, description="next_cursor of the previous page")
+]
+Name = Annotated[Text, Path(min_length=1, max_length=200)]
+"""A principal's or case manager's name in a path."""
+
+
+class VisibleStatus(StrEnum):
+    """A referral's status as its reader sees it: a referrer without a consent naming them
+    sees "closed" where the program sees enrolled or withdrawn."""
+
+    RECEIVED = ReferralStatus.RECEIVED.value
+    ELIGIBLE = ReferralStatus.ELIGIBLE.value
+    EXCLUDED = ReferralStatus.EXCLUDED.value
+    APPROVED = ReferralStatus.APPROVED.value
+    DECLINED = ReferralStatus.DECLINED.value
+    INTAKE_SCHEDULED = ReferralStatus.INTAKE_SCHEDULED.value
+    ENROLLED = ReferralStatus.ENROLLED.value
+    LAPSED = ReferralStatus.LAPSED.value
+    WITHDRAWN = ReferralStatus.WITHDRAWN.value
+    CLOSED = "closed"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def idempotency_key(
+    key: Annotated[
+        Text,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=MAX_KEY,
+            description="Required: a new key (a UUID) per request; a retry with the same key "
+            "gets the first answer and records nothing twice",
+        ),
+    ],
+) -> None:
+    """Declares the header; `IdempotencyMiddleware` acts on it."""
+
+
+RECORDS = [Depends(idempotency_key)]
+"""For every POST that records something: without an Idempotency-Key it is refused (422)."""
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -170,6 +219,7 @@ def create_routes(
         path,
         endpoint,
         methods=["POST"],
+        dependencies=RECORDS,
         response_model=ReceiptOut,
         summary=summary,
         name=summary,
@@ -317,25 +367,46 @@ def create_api(
         ]
         return paged(views, lambda v: (v["name"],), cursor, limit)
 
-    @api.post("/v1/principals", status_code=201, summary="Register a principal; token shown once")
-    def add_principal(body: NewPrincipal, actor: ActorDep) -> IssuedToken:
+    @api.post(
+        "/v1/principals",
+        status_code=201,
+        summary="Register a principal; token shown once",
+        dependencies=RECORDS,
+    )
+    def add_principal(body: NewPrincipal, actor: ActorDep, response: Response) -> IssuedToken:
+        response.headers["Cache-Control"] = "no-store"  # a secret: not kept for replays
         issued = principals.add(
             actor=actor, name=body.name, role=body.role, organisation=body.organisation
         )
         return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
 
-    @api.post("/v1/principals/{name}/rotate", summary="Issue a new token; the old one stops")
-    def rotate_principal(name: str, actor: ActorDep) -> IssuedToken:
+    @api.post(
+        "/v1/principals/{name}/rotate",
+        summary="Issue a new token; the old one stops",
+        dependencies=RECORDS,
+    )
+    def rotate_principal(name: Name, actor: ActorDep, response: Response) -> IssuedToken:
+        response.headers["Cache-Control"] = "no-store"
         issued = principals.rotate(actor=actor, name=name)
         return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
 
-    @api.post("/v1/principals/{name}/revoke", summary="Revoke a principal's access at once")
-    def revoke_principal(name: str, body: Revocation, actor: ActorDep) -> dict[str, Any]:
+    @api.post(
+        "/v1/principals/{name}/revoke",
+        summary="Revoke a principal's access at once",
+        dependencies=RECORDS,
+    )
+    def revoke_principal(name: Name, body: Revocation, actor: ActorDep) -> dict[str, Any]:
         view = principals.revoke(actor=actor, name=name, reason=body.reason)
         return {"name": view.name, "revoked_at": view.revoked_at}
 
     # -- policy ----------------------------------------------------------------------
-    @api.post("/v1/policy", status_code=201, response_model=ReceiptOut, summary="Adopt policy")
+    @api.post(
+        "/v1/policy",
+        status_code=201,
+        response_model=ReceiptOut,
+        summary="Adopt policy",
+        dependencies=RECORDS,
+    )
     def adopt_policy(command: c.AdoptPolicy, actor: ActorDep) -> ReceiptOut:
         return out(app.adopt_policy(command, actor))
 
@@ -347,7 +418,13 @@ def create_api(
         }
 
     # -- referrals -----------------------------------------------------------------
-    @api.post("/v1/referrals", status_code=201, response_model=ReceiptOut, summary="Refer")
+    @api.post(
+        "/v1/referrals",
+        status_code=201,
+        response_model=ReceiptOut,
+        summary="Refer",
+        dependencies=RECORDS,
+    )
     def receive_referral(command: c.ReceiveReferral, actor: ActorDep) -> ReceiptOut:
         if actor.role in (Role.OFFICER, Role.COMMUNITY_PARTNER):
             ref = command.referrer
@@ -359,41 +436,77 @@ def create_api(
                 )
         return out(app.receive_referral(command, actor))
 
-    def referral_answer(actor: Actor, referral: dict[str, Any], channel: str) -> dict[str, Any]:
-        if access.sees_all_referrals(actor):
-            record_staff_access(actor, [referral["person_id"]], "referral", channel, "referral")
-            return referral
-        view, consent, basis = reads.referrer_view(app, actor, referral, datetime.now(UTC))
+    ReferrerView = tuple[dict[str, Any], dict[str, Any], UUID | None, str | None]
+
+    def referrer_views(actor: Actor, referrals: list[dict[str, Any]]) -> list[ReferrerView]:
+        """Each referral as its referrer may see it, beside the row it comes from."""
+        now = datetime.now(UTC)
+        return [(r, *reads.referrer_view(app, actor, r, now)) for r in referrals]
+
+    def referrer_answers(actor: Actor, views: list[ReferrerView], channel: str) -> list[Any]:
         record(
             reads.access_records(
                 actor,
-                [(referral["person_id"], InformationKind.PROGRAM_STATUS.value, consent, basis)],
+                [
+                    (row["person_id"], InformationKind.PROGRAM_STATUS.value, consent, basis)
+                    for row, _, consent, basis in views
+                ],
                 source=opts.source,
                 channel=channel,
                 purpose=f"{actor.principal} followed their referral",
             )
         )
-        return view
+        return [view for _, view, _, _ in views]
+
+    def referral_answer(actor: Actor, referral: dict[str, Any], channel: str) -> dict[str, Any]:
+        if access.sees_all_referrals(actor):
+            record_staff_access(actor, [referral["person_id"]], "referral", channel, "referral")
+            return referral
+        [answer] = referrer_answers(actor, referrer_views(actor, [referral]), channel)
+        return dict(answer)
 
     @api.get("/v1/referrals", summary="Referrals (referrers: their own, status only)")
     def list_referrals(
         actor: ActorDep,
-        status: str | None = None,
+        status: Annotated[
+            VisibleStatus | None,
+            Query(description="Only referrals with this status, as the caller sees it"),
+        ] = None,
         pathway: Pathway | None = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
         min_position: MinPosition = None,
     ) -> Any:
+        """Filters test what the caller is shown: a referrer's "closed" is the program's
+        enrolled or withdrawn, and filtering by those would tell what the view hides."""
         fresh(["referrals"], min_position)
-        referrer = None if access.sees_all_referrals(actor) else actor.principal
+        channel = "api:/v1/referrals"
+
+        def key(r: dict[str, Any]) -> tuple[Any, ...]:
+            return (r["received_at"], r["referral_id"])
+
+        staff = access.sees_all_referrals(actor)
         rows = read(
             referral_queries.list_referrals,
-            referrer=referrer,
-            status=status,
+            referrer=None if staff else actor.principal,
+            status=status.value if staff and status else None,
             pathway=pathway.value if pathway else None,
         )
-        result = paged(rows, lambda r: (r["received_at"], r["referral_id"]), cursor, limit)
-        result["items"] = [referral_answer(actor, r, "api:/v1/referrals") for r in result["items"]]
+        if staff:
+            result = paged(rows, key, cursor, limit)
+            record_staff_access(
+                actor, (r["person_id"] for r in result["items"]), "referral", channel, "referral"
+            )
+            return result
+        if status is None:  # nothing to filter on: only the page's consents are looked up
+            result = paged(rows, key, cursor, limit)
+            result["items"] = referrer_answers(
+                actor, referrer_views(actor, result["items"]), channel
+            )
+            return result
+        views = [v for v in referrer_views(actor, rows) if v[1]["status"] == status.value]
+        result = paged(views, lambda v: key(v[0]), cursor, limit)
+        result["items"] = referrer_answers(actor, result["items"], channel)
         return result
 
     @api.get("/v1/referrals/{referral_id}", summary="One referral (referrers: status only)")
@@ -410,7 +523,7 @@ def create_api(
     @api.get("/v1/caseloads", summary="Caseload sizes against target, warning and cap")
     def caseloads(
         actor: ActorDep,
-        case_manager: str | None = None,
+        case_manager: Annotated[Text | None, Query(max_length=200)] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
         min_position: MinPosition = None,
@@ -428,7 +541,7 @@ def create_api(
 
     @api.get("/v1/caseloads/{case_manager}", summary="One caseload, most in need first")
     def caseload(
-        case_manager: str,
+        case_manager: Name,
         actor: ActorDep,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
@@ -560,17 +673,31 @@ def create_api(
     @api.get("/v1/liaison/cases", summary="Cases of people whose consent covers the caller now")
     def liaison_cases(
         actor: ActorDep,
-        status: str | None = Query(None, description="Only cases with this status"),
+        status: Annotated[
+            ParticipantStatus | None,
+            Query(
+                description="Only people with this program status (among those whose "
+                "program status the caller may see)"
+            ),
+        ] = None,
+        case_status: Annotated[
+            CaseStatus | None,
+            Query(description="Only cases still open (no disposition yet), or only closed ones"),
+        ] = None,
         cursor: Cursor = None,
         limit: Limit = DEFAULT_LIMIT,
         min_position: MinPosition = None,
     ) -> Any:
-        """Never contact notes, whatever the consent."""
+        """Never contact notes, whatever the consent. Filters test only what the caller is
+        shown: a program status withheld for want of consent matches no `status`."""
         fresh(["liaison"], min_position)
         view: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
         if status is not None:
+            view = [e for e in view if (e.get("program") or {}).get("status") == status.value]
+        if case_status is not None:
+            closed = case_status is CaseStatus.CLOSED
             view = [
-                {**e, "cases": [k for k in e.get("cases", []) if k.get("status") == status]}
+                {**e, "cases": [k for k in e.get("cases", []) if k["closed"] is closed]}
                 for e in view
             ]
             view = [e for e in view if e["cases"]]
@@ -585,6 +712,13 @@ def create_api(
         fresh(["liaison"], min_position)
         found: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, person_id)
         if not found:
+            channel = "api:/v1/liaison/cases/{person_id}"
+            with read_pool.connection() as conn:
+                conn.row_factory = dict_row
+                refused = reads.liaison_withheld(
+                    conn, actor, person_id, source=opts.source, channel=channel
+                )
+            record(refused)
             raise not_found("case view for that person")
         return recorded(found, actor, "api:/v1/liaison/cases/{person_id}")[0]
 
@@ -611,7 +745,9 @@ def create_api(
         )
 
     @api.get("/v1/metrics/{name}", summary="An evaluation metric, de-identified")
-    def metric(name: str, min_position: MinPosition = None) -> Any:
+    def metric(
+        name: Annotated[Text, Path(max_length=100)], min_position: MinPosition = None
+    ) -> Any:
         if name not in metrics:
             known = ", ".join(sorted([*metrics, "referrals-by-race-ethnicity"]))
             raise HTTPException(404, f"no metric {name!r}; known: {known}")
@@ -722,11 +858,23 @@ def create_api(
         create_routes(api, path, command, handler, summary, guard)
 
     # -- cases and consents ------------------------------------------------------------
-    @api.post("/v1/cases", status_code=201, response_model=ReceiptOut, summary="Open a case")
+    @api.post(
+        "/v1/cases",
+        status_code=201,
+        response_model=ReceiptOut,
+        summary="Open a case",
+        dependencies=RECORDS,
+    )
     def open_case(command: c.OpenCase, actor: ActorDep) -> ReceiptOut:
         return out(app.open_case(command, actor))
 
-    @api.post("/v1/consents", status_code=201, response_model=ReceiptOut, summary="Consent")
+    @api.post(
+        "/v1/consents",
+        status_code=201,
+        response_model=ReceiptOut,
+        summary="Consent",
+        dependencies=RECORDS,
+    )
     def grant_consent(command: c.GrantConsent, actor: ActorDep) -> ReceiptOut:
         return out(app.grant_consent(command, actor))
 

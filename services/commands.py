@@ -34,6 +34,7 @@ from events.participant import (
 )
 from events.policy import PolicyTerms
 from events.referral import Incident, Pathway, Person, Referrer, ScreeningFacts, WithdrawalKind
+from events.text import Text
 
 CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST = date(1900, 1, 1)
@@ -232,7 +233,7 @@ class DeclineReferral(Occurred):
         ),
     )
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: Text = Field(min_length=1, max_length=1000)
 
 
 class CompleteWarmHandoff(Occurred):
@@ -248,7 +249,7 @@ class CompleteWarmHandoff(Occurred):
         ),
     )
 
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
     arrived_at: AwareDatetime
 
     _arrived_not_future = field_validator("arrived_at")(not_in_future)
@@ -268,7 +269,7 @@ class ScheduleIntake(Occurred):
     )
 
     scheduled_for: Moment
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
 
 
 class CompleteIntake(Occurred):
@@ -286,7 +287,7 @@ class CompleteIntake(Occurred):
     )
 
     completed_on: Day
-    case_manager: str = Field(min_length=1, max_length=200)
+    case_manager: Text = Field(min_length=1, max_length=200)
     consent_id: UUID | None = Field(
         None, description="The signed release of information; intake enrolls only with one."
     )
@@ -318,7 +319,7 @@ class WithdrawReferral(Occurred):
     )
 
     kind: WithdrawalKind
-    note: str | None = Field(None, max_length=1000)
+    note: Text | None = Field(None, max_length=1000)
 
 
 # -- cases ----------------------------------------------------------------------------
@@ -348,9 +349,9 @@ class OpenCase(Occurred):
     )
 
     person_id: UUID
-    case_number: str = Field(min_length=1, max_length=80)
-    court: str = Field(min_length=1, max_length=200)
-    jurisdiction: str = Field(min_length=1, max_length=200)
+    case_number: Text = Field(min_length=1, max_length=80)
+    court: Text = Field(min_length=1, max_length=200)
+    jurisdiction: Text = Field(min_length=1, max_length=200)
     incident_date: Day
     filing_date: Day | None = None
     charges: tuple[Charge, ...] = Field(min_length=1)
@@ -371,9 +372,9 @@ class IssueWarrant(Occurred):
         ),
     )
 
-    warrant_id: str = Field(min_length=1, max_length=100)
+    warrant_id: Text = Field(min_length=1, max_length=100)
     issued_on: Day
-    court: str = Field(min_length=1, max_length=200)
+    court: Text = Field(min_length=1, max_length=200)
 
 
 class QuashWarrant(Occurred):
@@ -383,7 +384,7 @@ class QuashWarrant(Occurred):
         json_schema_extra=examples({"warrant_id": "BW-26-00871", "quashed_on": "2026-03-12"}),
     )
 
-    warrant_id: str = Field(min_length=1, max_length=100)
+    warrant_id: Text = Field(min_length=1, max_length=100)
     quashed_on: Day
 
 
@@ -409,7 +410,7 @@ class RecordChargingDecision(Occurred):
     decision: ChargingDecision
     decided_on: Day
     filing_date: Day | None = None
-    note: str | None = Field(None, max_length=2000)
+    note: Text | None = Field(None, max_length=2000)
 
 
 class RecordLiaisonRecommendation(Occurred):
@@ -425,7 +426,7 @@ class RecordLiaisonRecommendation(Occurred):
         ),
     )
 
-    recommendation: str = Field(min_length=1, max_length=2000)
+    recommendation: Text = Field(min_length=1, max_length=2000)
     recommended_on: Day
 
 
@@ -443,8 +444,8 @@ class ScheduleHearing(Occurred):
     )
 
     hearing_at: Moment
-    kind: str = Field(min_length=1, max_length=200)
-    court: str = Field(min_length=1, max_length=200)
+    kind: Text = Field(min_length=1, max_length=200)
+    court: Text = Field(min_length=1, max_length=200)
 
 
 class RecordDisposition(Occurred):
@@ -485,14 +486,14 @@ class GrantConsent(Occurred):
     )
 
     person_id: UUID
-    disclosing_party: str = Field(min_length=1, max_length=200)
+    disclosing_party: Text = Field(min_length=1, max_length=200)
     recipients: tuple[Recipient, ...] = Field(min_length=1)
-    purpose: str = Field(min_length=1, max_length=500)
+    purpose: Text = Field(min_length=1, max_length=500)
     information_kinds: tuple[InformationKind, ...] = Field(min_length=1)
     signature_method: SignatureMethod
     signed_at: AwareDatetime
     expires_at: Moment | None = None
-    expiration_event: str | None = Field(None, min_length=1, max_length=500)
+    expiration_event: Text | None = Field(None, min_length=1, max_length=500)
     criminal_justice: bool = False
     irrevocable_until: Moment | None = None
 
@@ -512,7 +513,7 @@ class RevokeConsent(Occurred):
     )
 
     effective_at: Moment
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class ExpireConsent(Occurred):
@@ -528,7 +529,7 @@ class ExpireConsent(Occurred):
     )
 
     expired_at: Moment
-    by_event: str | None = Field(None, min_length=1, max_length=500)
+    by_event: Text | None = Field(None, min_length=1, max_length=500)
 
 
 class DisclosureQuestion(Command):
@@ -549,7 +550,7 @@ class DisclosureQuestion(Command):
     )
 
     person_id: UUID
-    recipient_organisation: str = Field(min_length=1, max_length=200)
+    recipient_organisation: Text = Field(min_length=1, max_length=200)
     recipient_role: Role
     kind: InformationKind
     at: Moment | None = Field(None, description="Defaults to now.")
@@ -568,8 +569,8 @@ class AssignCaseManager(Occurred):
         ),
     )
 
-    case_manager: str = Field(min_length=1, max_length=200)
-    reason: str | None = Field(None, max_length=2000)
+    case_manager: Text = Field(min_length=1, max_length=200)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class SetGoal(Occurred):
@@ -583,7 +584,7 @@ class SetGoal(Occurred):
         ),
     )
 
-    text: str = Field(min_length=1, max_length=1000)
+    text: Text = Field(min_length=1, max_length=1000)
     domain: GoalDomain
 
 
@@ -600,7 +601,7 @@ class RecordGoalProgress(Occurred):
     )
 
     goal_id: UUID
-    note: str = Field(min_length=1, max_length=2000)
+    note: Text = Field(min_length=1, max_length=2000)
 
 
 class ReviseGoal(Occurred):
@@ -617,7 +618,7 @@ class ReviseGoal(Occurred):
     )
 
     goal_id: UUID
-    text: str | None = Field(None, min_length=1, max_length=1000)
+    text: Text | None = Field(None, min_length=1, max_length=1000)
     status: GoalStatus | None = None
 
 
@@ -639,8 +640,8 @@ class RecordContact(Occurred):
     kind: ContactKind
     contacted_on: AwareDatetime
     minutes: int = Field(ge=0, le=1440)
-    place: str | None = Field(None, max_length=300)
-    notes: str | None = Field(
+    place: Text | None = Field(None, max_length=300)
+    notes: Text | None = Field(
         None, max_length=10_000, description="Sensitive: never disclosed outside case management."
     )
 
@@ -693,7 +694,7 @@ class ChangeStatus(Occurred):
     )
 
     status: EngagementStatus
-    reason: str | None = Field(None, max_length=2000)
+    reason: Text | None = Field(None, max_length=2000)
 
 
 class ExitParticipant(Occurred):
@@ -733,6 +734,6 @@ class ShareProgressSummary(Occurred):
         ),
     )
 
-    recipient_organisation: str = Field(min_length=1, max_length=200)
+    recipient_organisation: Text = Field(min_length=1, max_length=200)
     recipient_role: Role
-    summary: str = Field(min_length=1, max_length=4000)
+    summary: Text = Field(min_length=1, max_length=4000)

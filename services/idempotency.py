@@ -7,6 +7,9 @@ told so (409), and one that arrives after gets the stored answer replayed. A ser
 error (5xx) releases the key, so the client may retry. If the process dies while a
 request runs, its key stays claimed: the outcome is unknown, and the client is told
 to check the record before retrying with a new key.
+
+An answer marked `Cache-Control: no-store` carries a secret shown once (a new token):
+its body is not kept, and a retry is told so (409) instead of being shown it again.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ class IdempotencyMiddleware:
         content_type: str | None = None
         chunks: list[bytes] = []
         settled = False
+        secret = False
 
         async def settle() -> None:
             """Record the outcome before the client can see the end of the answer: a
@@ -123,18 +127,30 @@ class IdempotencyMiddleware:
             settled = True
             if status >= 500:
                 await anyio.to_thread.run_sync(self.store.release, caller, key)
+            elif secret:
+                kept, body = _problem(
+                    409,
+                    "Answer not kept",
+                    "the first request with this key succeeded and its answer held a secret "
+                    "shown once, which is not kept: rotate the principal's token for a new one",
+                )
+                await anyio.to_thread.run_sync(
+                    self.store.complete, caller, key, kept, "application/problem+json", body
+                )
             else:
                 await anyio.to_thread.run_sync(
                     self.store.complete, caller, key, status, content_type, b"".join(chunks)
                 )
 
         async def capture(message: Message) -> None:
-            nonlocal status, content_type
+            nonlocal status, content_type, secret
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-type":
                         content_type = value.decode("latin-1")
+                    elif name.lower() == b"cache-control" and b"no-store" in value.lower():
+                        secret = True
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):

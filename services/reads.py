@@ -67,7 +67,49 @@ def liaison_case_view(
             entry["program"] = None
         if not cover(person, InformationKind.PROGRESS_SUMMARY):
             entry["progress_summaries"] = []
+        else:  # a summary is for the one it was shared with, not for whoever has consent
+            entry["progress_summaries"] = [
+                s for s in entry["progress_summaries"] if addressed_to(actor, s)
+            ]
     return view
+
+
+def addressed_to(actor: Actor, summary: dict[str, Any]) -> bool:
+    """Whether a shared progress summary was shared with this caller's organisation and role."""
+    return (summary["recipient_organisation"], summary["recipient_role"]) == (
+        actor.organisation,
+        actor.role.value,
+    )
+
+
+def liaison_withheld(
+    conn: psycopg.Connection[dict[str, Any]],
+    actor: Actor,
+    person_id: UUID,
+    *,
+    source: str,
+    channel: str,
+) -> list[CloudEvent]:
+    """The record of a refused case-view read: the person has a case view, but no consent
+    covers this caller now (a refusal looks like "not found" to the caller, not to an
+    auditor). Nothing when the person has no case view at all."""
+    if not liaison.case_view(conn, [person_id]):
+        return []
+    return [
+        disclosure_record(
+            record_id=f"disclosure:{uuid.uuid4()}",
+            source=source,
+            person_id=str(person_id),
+            recipient_principal=actor.principal,
+            recipient_organisation=actor.organisation,
+            recipient_role=actor.role.value,
+            channel=channel,
+            information_kind=InformationKind.LEGAL_STATUS.value,
+            purpose=f"asked by {actor.principal} through the liaison case view",
+            consent_id=None,
+            at=datetime.now(UTC),
+        )
+    ]
 
 
 def liaison_disclosures(

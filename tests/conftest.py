@@ -28,15 +28,19 @@ from tests.processes import stop_all
 from tests.scenario import ADMIN
 
 TEST_PORTS: set[int] = set()  # chosen for this run; a test wanting one more avoids them
+# LEAD_TEST_SLOT=N runs a second test stack beside the first (.lead/test-N, ports + 1000 N),
+# so two checkouts' or two developers' test runs on one machine keep out of each other's way.
+SLOT = int(os.environ.get("LEAD_TEST_SLOT", "0") or 0)
+_SHIFT = 1000 * SLOT
 TEST_ENV = {
     "LEAD_ENVIRONMENT": "test",
     "LEAD_SITE_ID": "test-site",
-    "LEAD_DATA_DIR": str(PROJECT_ROOT / ".lead" / "test"),
-    "LEAD_KAFKA_PORT": str(port_or_free(59192, TEST_PORTS)),
-    "LEAD_KAFKA_CONTROLLER_PORT": str(port_or_free(59193, TEST_PORTS)),
-    "LEAD_PG_PORT": str(port_or_free(55532, TEST_PORTS)),
-    "LEAD_API_PORT": str(port_or_free(58080, TEST_PORTS)),
-    "LEAD_CONSUMER_WEB_PORT": str(port_or_free(56066, TEST_PORTS)),
+    "LEAD_DATA_DIR": str(PROJECT_ROOT / ".lead" / (f"test-{SLOT}" if SLOT else "test")),
+    "LEAD_KAFKA_PORT": str(port_or_free(59192 + _SHIFT, TEST_PORTS)),
+    "LEAD_KAFKA_CONTROLLER_PORT": str(port_or_free(59193 + _SHIFT, TEST_PORTS)),
+    "LEAD_PG_PORT": str(port_or_free(55532 + _SHIFT, TEST_PORTS)),
+    "LEAD_API_PORT": str(port_or_free(58080 + _SHIFT, TEST_PORTS)),
+    "LEAD_CONSUMER_WEB_PORT": str(port_or_free(56066 + _SHIFT, TEST_PORTS)),
     "LEAD_CONSUMER_GROUP": "lead-projections-test",
 }
 

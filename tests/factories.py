@@ -20,6 +20,17 @@ IN_MEMORY = {
 """An application environment for unit tests: events kept in memory, mapped as in production."""
 
 OFFICER = Actor(principal="officer.reyes", role=Role.OFFICER, organisation="Seattle PD")
+PARTNER = Actor(
+    principal="outreach.lee",
+    role=Role.COMMUNITY_PARTNER,
+    organisation="Downtown Emergency Service Center",
+)
+
+
+def referrer_of(pathway: Pathway) -> Actor:
+    """Who refers through `pathway`: an officer, or a community partner for community."""
+    return PARTNER if pathway is Pathway.COMMUNITY else OFFICER
+
 
 ACTOR_HEADERS = {
     "x-lead-principal": OFFICER.principal,

@@ -13,6 +13,7 @@ from services.application import LeadApplication
 from services.commands import AdoptPolicy
 from services.principals import Principals
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, referral_body
+from tests.http import keyed
 from tests.principals import CAST, cast
 
 
@@ -22,7 +23,7 @@ def app_and_client() -> Iterator[tuple[LeadApplication, TestClient, dict[str, di
     application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), OFFICER)
     headers = cast(application)
     api = create_api(application, read_pool=None, principals=Principals(application))  # type: ignore[arg-type]  # reads not used here
-    with TestClient(api) as client:
+    with keyed(TestClient(api)) as client:
         yield application, client, headers
 
 

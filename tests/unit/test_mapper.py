@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from aggregates.referral import Referral
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
 from infra.mapper import JSONBytesTranscoder, PydanticMapper
-from tests.factories import OFFICER, POLICY
+from tests.factories import PARTNER, POLICY
 
 mapper = PydanticMapper(transcoder=JSONBytesTranscoder())
 
@@ -19,7 +19,7 @@ mapper = PydanticMapper(transcoder=JSONBytesTranscoder())
 def received() -> ReferralReceived:
     referral = Referral.receive(
         policy=POLICY,
-        actor=OFFICER,
+        actor=PARTNER,
         pathway=Pathway.COMMUNITY,
         referrer=Referrer(
             principal="outreach.lee", organisation="Downtown Emergency Service Center"

@@ -52,6 +52,7 @@ from events.participant import (
     housing_category,
 )
 from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from tests.strategies import typed_text
 
 CASE_MANAGER = Actor(
     principal="cm.okafor", role=Role.CASE_MANAGER, organisation="Evergreen Treatment Services"
@@ -619,7 +620,7 @@ class ParticipantAndCaseload(RuleBasedStateMachine):
             )
         )
 
-    @rule(text=st.text(min_size=1, max_size=40), domain=st.sampled_from(GoalDomain))
+    @rule(text=typed_text(min_size=1, max_size=40), domain=st.sampled_from(GoalDomain))
     def set_goal(self, text: str, domain: GoalDomain) -> None:
         goal_id = uuid4()
         if self.run(

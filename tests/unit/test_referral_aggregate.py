@@ -27,7 +27,7 @@ from events.referral import (
     ScreeningFacts,
     WithdrawalKind,
 )
-from tests.factories import OFFICER, POLICY
+from tests.factories import OFFICER, POLICY, referrer_of
 
 REFERRED_AT = datetime(2026, 3, 2, 22, 15, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ def receive(
     **kwargs: object,
 ) -> Referral:
     return Referral.receive(
-        actor=OFFICER,
+        actor=referrer_of(pathway),
         pathway=pathway,
         policy=POLICY,
         referrer=Referrer(principal="officer.reyes", organisation="Seattle PD"),

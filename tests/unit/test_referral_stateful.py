@@ -20,7 +20,7 @@ from events.referral import (
     Referrer,
     WithdrawalKind,
 )
-from tests.factories import OFFICER, POLICY
+from tests.factories import OFFICER, POLICY, referrer_of
 
 STATUSES = {
     "received",
@@ -50,7 +50,7 @@ class ReferralMachine(RuleBasedStateMachine):
     )
     def receive(self, pathway: Pathway, offense: str) -> None:
         self.referral = Referral.receive(
-            actor=OFFICER,
+            actor=referrer_of(pathway),
             pathway=pathway,
             policy=POLICY,
             occurred_at=START,
