@@ -40,7 +40,11 @@ class Exclusions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_drug_grams: float | None = Field(
-        3.0, gt=0, description="Drug quantity above this excludes (3 g Seattle, 6 g Santa Fe)."
+        3.0,
+        gt=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Drug quantity above this excludes (3 g Seattle, 6 g Santa Fe).",
     )
     delivery_beyond_subsistence: bool = True
     exploitation_of_minors: bool = True

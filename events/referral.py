@@ -65,7 +65,13 @@ class ScreeningFacts(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    drug_grams: float | None = Field(None, ge=0, description="Quantity of drugs involved, if any.")
+    drug_grams: float | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Quantity of drugs involved, if any.",
+    )
     delivery_beyond_subsistence: bool = False
     exploitation_of_minors: bool = False
     promoting_prostitution: bool = False

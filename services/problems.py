@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from events.text import ACCEPTED_TEXT, TEXT_ERROR
 from services.errors import ConcurrencyError, DomainError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -230,6 +231,7 @@ _BY_TYPE: dict[str, str] = {
     "bool_parsing": "true or false",
     "string_type": "a string",
     "json_invalid": "a well-formed JSON document",
+    TEXT_ERROR: ACCEPTED_TEXT,
 }
 
 

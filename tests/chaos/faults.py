@@ -23,13 +23,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from infra.local_kafka import LocalKafka
 from infra.local_postgres import LocalPostgres
 from infra.settings import Settings
 from tests.chaos.load import Command, LoadOptions, Markers, send
 from tests.factories import referral_body
+from tests.http import api_client
 from tests.processes import Proc
 
 KINDS = (
@@ -221,7 +220,7 @@ class Injector:
         )
         self.probes.append(command)
         base_url = f"http://{self.settings.api_host}:{self.settings.api_port}"
-        with httpx.Client(base_url=base_url, timeout=timeout) as client:
+        with api_client(base_url, timeout=timeout) as client:
             send(client, self.officer, command, LoadOptions(retry_for=0))
 
     def fill_disk(self, fault: Fault) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from tests.factories import referral_body
+from tests.http import api_client
 
 IDEMPOTENCY_PROBLEM = "urn:lead:problem:idempotency"
 CASELOAD_ROTATION = 20  # intakes per case manager (the policy's warning level), then a new one
@@ -99,7 +100,7 @@ class Lane(threading.Thread):
     ) -> None:
         super().__init__(name=f"lane-{n}", daemon=True)
         self.n = n
-        self.client = httpx.Client(base_url=base_url, timeout=options.timeout)
+        self.client = api_client(base_url, timeout=options.timeout)
         self.tokens = tokens
         self.rng = random.Random(seed * 1000 + n)
         self.markers = markers

@@ -18,6 +18,7 @@ from infra.bootstrap import Container
 from services import access
 from tests.e2e.conftest import Backend
 from tests.e2e.test_site_scenario_api import referral
+from tests.http import api_client
 from tests.kafka_reader import read_all
 from tests.principals import ONE_PER_ROLE
 from tests.processes import wait_until
@@ -32,7 +33,7 @@ def site(backend: Backend, people: dict[str, dict[str, str]]) -> dict[str, str]:
     """A referral by the officer, an enrolled participant of cm.ortiz with a contact
     note, a consent covering the liaison prosecutor, and a case."""
     now = datetime.now(UTC)
-    client = httpx.Client(base_url=backend.base_url, timeout=30)
+    client = api_client(backend.base_url, timeout=30)
 
     def post(path: str, body: dict[str, Any], who: str) -> Any:
         response = client.post(path, json=body, headers=people[who])
@@ -130,7 +131,7 @@ def test_every_endpoint_for_every_role_gives_the_expected_answer(
 ) -> None:
     walked = 0
     wrong: list[str] = []
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         for (method, path), rule in sorted(access.MATRIX.items()):
             url = concrete(method, path, site)
             anonymous = call(client, method, url, {})
@@ -155,7 +156,7 @@ def test_every_endpoint_for_every_role_gives_the_expected_answer(
 def test_scopes_answer_as_if_the_record_did_not_exist(
     backend: Backend, people: dict[str, dict[str, str]], site: dict[str, str]
 ) -> None:
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
 
         def get(url: str, who: str) -> httpx.Response:
             return client.get(url, headers=people[who])
@@ -204,7 +205,7 @@ def test_a_revoked_token_stops_working_at_once(
     backend: Backend, container: Container, people: dict[str, dict[str, str]]
 ) -> None:
     name = f"temp.{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         issued = client.post(
             "/v1/principals",
             json={"name": name, "role": "evaluator", "organisation": "UW"},
@@ -232,7 +233,7 @@ def test_an_idempotent_retry_records_one_referral(
     tag = f"idem-{uuid.uuid4()}"
     body = {**referral("community", 0), "referrer": {"principal": "x", "organisation": tag}}
     key = {"idempotency-key": str(uuid.uuid4()), **people["pm.kim"]}
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         first = client.post("/v1/referrals", json=body, headers=key)
         again = client.post("/v1/referrals", json=body, headers=key)
         changed = client.post(
@@ -265,7 +266,7 @@ def test_every_participant_level_answer_is_recorded_as_a_disclosure(
         ("dpa.nguyen", f"/v1/liaison/cases/{person}"),
         ("officer.reyes", f"/v1/referrals/{site['referral']}"),
     }
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         wait_until(
             lambda: (
                 client.get(f"/v1/liaison/cases/{person}", headers=people["dpa.nguyen"]).status_code
@@ -301,7 +302,7 @@ def test_a_prosecutor_never_receives_contact_notes(
     backend: Backend, people: dict[str, dict[str, str]], site: dict[str, str]
 ) -> None:
     dpa = people["dpa.nguyen"]
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         wait_until(
             lambda: (
                 client.get(f"/v1/liaison/cases/{site['person']}", headers=dpa).status_code == 200
@@ -333,7 +334,7 @@ def test_a_prosecutor_never_receives_contact_notes(
 def test_health_readiness_and_metrics_need_no_token_and_tell_the_truth(
     backend: Backend, container: Container, site: dict[str, str]
 ) -> None:
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
         assert ready.status_code in (200, 503)

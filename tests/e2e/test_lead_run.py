@@ -14,6 +14,7 @@ from infra.processes import ends_with_parent, port_open
 from infra.settings import PROJECT_ROOT, Settings
 from tests.conftest import TEST_PORTS, subprocess_env
 from tests.factories import referral_body
+from tests.http import api_client
 from tests.ports import port_or_free
 from tests.processes import wait_until
 
@@ -62,7 +63,7 @@ def test_lead_run_serves_a_referral_stops_cleanly_and_keeps_its_data(
     run = start(settings)
     try:
         wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API of lead run")
-        with httpx.Client(base_url=base, headers=people["pm.kim"], timeout=10) as client:
+        with api_client(base, headers=people["pm.kim"], timeout=10) as client:
             receipt = client.post("/v1/referrals", json=referral_body()).json()
             url = f"/v1/referrals/{receipt['id']}"
             wait_until(lambda: client.get(url).status_code == 200, 60, "the projection")

@@ -9,7 +9,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from kafka import KafkaConsumer
@@ -17,6 +16,7 @@ from psycopg import sql
 
 from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
+from tests.http import api_client
 from tests.kafka_reader import read_all
 from tests.processes import wait_until
 
@@ -73,7 +73,7 @@ def test_a_forgotten_person_is_unreadable_everywhere_and_the_rest_holds(
     backend: Backend, people: dict[str, dict[str, str]]
 ) -> None:
     now = datetime.now(UTC)
-    client = httpx.Client(base_url=backend.base_url, timeout=30)
+    client = api_client(backend.base_url, timeout=30)
 
     def post(path: str, body: dict[str, Any], who: str) -> Any:
         answer = client.post(path, json=body, headers=people[who])

@@ -6,12 +6,12 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from events.topics import AUDIT, EVENTS, PROSECUTION
 from tests.e2e.conftest import Backend
 from tests.e2e.test_site_scenario_api import referral
+from tests.http import api_client
 from tests.kafka_reader import data_of, read_all
 from tests.processes import wait_until
 
@@ -47,7 +47,7 @@ def test_only_consented_legal_events_reach_the_prosecution_topic(
     )
     now = datetime.now(UTC)
     today = date.today()
-    client = httpx.Client(base_url=backend.base_url, timeout=20)
+    client = api_client(backend.base_url, timeout=20)
 
     def post(path: str, body: dict[str, Any], who: dict[str, str]) -> Any:
         response = client.post(path, json=body, headers=who)
@@ -190,7 +190,7 @@ def test_the_liaison_view_follows_consent_at_each_read(
     )
     now = datetime.now(UTC)
     today = date.today()
-    client = httpx.Client(base_url=backend.base_url, timeout=20)
+    client = api_client(backend.base_url, timeout=20)
 
     def post(path: str, body: dict[str, Any], who: dict[str, str]) -> Any:
         response = client.post(path, json=body, headers=who)

@@ -16,6 +16,7 @@ from events.topics import EVENTS
 from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
+from tests.http import keyed
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,9 @@ def test_a_rebuild_while_writes_and_reads_go_on_misses_nothing(
     stop = threading.Event()
 
     def write_and_read() -> None:
-        with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30) as c:
+        with keyed(
+            httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30)
+        ) as c:
             n = 0
             while not stop.is_set():
                 receipt = c.post("/v1/referrals", json=referral_body(organisation=tag, n=n))

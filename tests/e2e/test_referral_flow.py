@@ -17,6 +17,7 @@ from events.base import EVENT_ID_NAMESPACE
 from events.topics import DEADLETTER, EVENTS
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
+from tests.http import keyed
 from tests.kafka_reader import read_all, referred_by
 from tests.processes import wait_until
 
@@ -41,7 +42,9 @@ def get_when_ready(client: httpx.Client, url: str, backend: Backend) -> dict[str
 def test_a_posted_referral_can_be_read_back_from_the_projection(
     people: dict[str, dict[str, str]], backend: Backend
 ) -> None:
-    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
+    with keyed(
+        httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10)
+    ) as client:
         posted = client.post("/v1/referrals", json=referral_body(pathway="community"))
         assert posted.status_code == 201, posted.text
         receipt = posted.json()
@@ -77,7 +80,9 @@ def test_a_thousand_referrals_each_appear_once_and_in_per_person_order(
         return result
 
     with (
-        httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30) as client,
+        keyed(
+            httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=30)
+        ) as client,
         ThreadPoolExecutor(8) as pool,
     ):
         receipts = list(pool.map(post, range(1000)))
@@ -152,7 +157,9 @@ def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_
     producer.close()
 
     # The agents go on: a referral sent after the broken messages is projected.
-    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
+    with keyed(
+        httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10)
+    ) as client:
         receipt = client.post("/v1/referrals", json=referral_body()).json()
         get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
 
@@ -171,7 +178,9 @@ def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_
 def test_dashboards_read_the_latest_row_from_the_compacted_topic(
     people: dict[str, dict[str, str]], backend: Backend
 ) -> None:
-    with httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10) as client:
+    with keyed(
+        httpx.Client(base_url=backend.base_url, headers=people["pm.kim"], timeout=10)
+    ) as client:
         receipt = client.post("/v1/referrals", json=referral_body()).json()
         get_when_ready(client, f"/v1/referrals/{receipt['id']}", backend)
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from events.topics import EVENTS
 from infra.bootstrap import Container
 from tests.e2e.conftest import Backend
 from tests.factories import POLICY_TERMS
+from tests.http import api_client
 from tests.kafka_reader import read_all
 from tests.processes import wait_until
 
@@ -43,7 +43,7 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
     )
     now = datetime.now(UTC)
     today = date.today()
-    client = httpx.Client(base_url=backend.base_url, timeout=20, headers=pm)
+    client = api_client(backend.base_url, timeout=20, headers=pm)
 
     def post(path: str, body: dict[str, Any], who: dict[str, str], expect: int = 200) -> Any:
         response = client.post(path, json=body, headers=who)

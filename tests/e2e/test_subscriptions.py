@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import Backend
 from tests.e2e.test_site_scenario_api import referral
+from tests.http import api_client
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +36,7 @@ class Listener:
 
     def _run(self, base_url: str, path: str, headers: dict[str, str]) -> None:
         with (
-            httpx.Client(base_url=base_url, timeout=httpx.Timeout(30, read=None)) as client,
+            api_client(base_url, timeout=httpx.Timeout(30, read=None)) as client,
             client.stream("GET", path, headers=headers) as response,
         ):
             self.status = response.status_code
@@ -105,7 +106,7 @@ def test_a_subscriber_sees_a_change_soon_and_resumes_without_gaps(
 ) -> None:
     pm = people["pm.kim"]
     tag = f"sse-{uuid.uuid4()}"
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         with listening(backend, "/v1/subscriptions/queue?start=now", pm) as listener:
             started = time.monotonic()
             first = refer(client, pm, tag)
@@ -137,7 +138,7 @@ def test_a_subscriber_sees_a_change_soon_and_resumes_without_gaps(
 def test_subscriptions_follow_the_same_rules_as_reads(
     backend: Backend, people: dict[str, dict[str, str]]
 ) -> None:
-    with httpx.Client(base_url=backend.base_url, timeout=30) as client:
+    with api_client(backend.base_url, timeout=30) as client:
         for who, path, status in [
             ("ev.park", "/v1/subscriptions/queue", 403),
             ("officer.reyes", "/v1/subscriptions/queue", 403),
@@ -152,7 +153,7 @@ def test_subscriptions_follow_the_same_rules_as_reads(
     # An officer subscribed to referrals sees their own, status only.
     officer = people["officer.reyes"]
     with (
-        httpx.Client(base_url=backend.base_url, timeout=30) as client,
+        api_client(backend.base_url, timeout=30) as client,
         listening(backend, "/v1/subscriptions/referrals?start=now", officer) as listener,
     ):
         theirs = client.post("/v1/referrals", json=referral("community", 0), headers=officer)
