@@ -959,7 +959,33 @@ def create_api(
             )
         )
 
+    document_answers_of(api)
     return api
+
+
+def document_answers(document: dict[str, Any]) -> dict[str, Any]:
+    """Amend an OpenAPI document, in place, with what the routes alone do not say: a public
+    endpoint (`services.access`) takes no token, so it never answers 401 or 403."""
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            rule = access.rule_for(method, path)
+            if rule is not None and rule.public:
+                operation["security"] = []
+                for status in ("401", "403"):
+                    operation.get("responses", {}).pop(status, None)
+    return document
+
+
+def document_answers_of(api: FastAPI) -> None:
+    """`document_answers` on `api`'s document when it is made (routes added later too)."""
+    generate = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            api.openapi_schema = document_answers(generate())
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 def participant_steps(
