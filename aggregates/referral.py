@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from aggregates.base import SYSTEM_ACTOR, DomainError, LeadAggregate, occurred
 from aggregates.eligibility import screen
-from events.base import Actor, DomainEvent, Role
+from events.base import Actor, DomainEvent, Role, a_role
 from events.policy import PolicyTerms
 from events.referral import (
     EligibilityDecided,
@@ -100,7 +100,7 @@ class Referral(LeadAggregate):
         if open_to is not None and pathway not in open_to:
             accepted = " or ".join(sorted(p.value for p in open_to))
             raise PathwayNotOpenError(
-                f"a {actor.role.value.replace('_', ' ')} refers through {accepted} only; "
+                f"{a_role(actor.role)} refers through {accepted} only; "
                 f"{pathway.value} referrals are made by "
                 + ("officers" if pathway is not Pathway.COMMUNITY else "community partners")
             )

@@ -39,6 +39,12 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+def a_role(role: Role) -> str:
+    """ "an officer", "a case manager": a role as a sentence names it."""
+    name = role.value.replace("_", " ")
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 class Actor(BaseModel):
     """Who did it: accountability needs the person, their role and their organisation."""
 

@@ -26,7 +26,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from events.access import PRINCIPAL_NAME
-from events.base import Actor, Role
+from events.base import Actor, Role, a_role
 from events.consent import InformationKind
 from events.envelope import CloudEvent
 from events.participant import ParticipantStatus
@@ -264,7 +264,7 @@ def create_api(
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             ) from None
         if rule is None or not rule.allows(actor.role):
-            raise HTTPException(403, f"a {actor.role.value.replace('_', ' ')} may not do this")
+            raise HTTPException(403, f"{a_role(actor.role)} may not do this")
         request.state.actor = actor
 
     api = FastAPI(
@@ -432,7 +432,7 @@ def create_api(
                 raise HTTPException(
                     422,
                     f"body.referrer: must be you ({actor.principal} of {actor.organisation}) "
-                    f"when you refer as a {actor.role.value.replace('_', ' ')}",
+                    f"when you refer as {a_role(actor.role)}",
                 )
         return out(app.receive_referral(command, actor))
 
@@ -907,7 +907,7 @@ def create_api(
             raise HTTPException(404, f"no subscription {projection!r}; known: {SUBSCRIBABLE}")
         staff = access.sees_all_referrals(actor)
         if not staff and projection != "referrals":
-            raise HTTPException(403, f"a {actor.role.value.replace('_', ' ')} may not do this")
+            raise HTTPException(403, f"{a_role(actor.role)} may not do this")
         try:
             subscriptions.decode_cursor(request.headers.get("last-event-id") or "")
         except ValueError as exc:

@@ -1,7 +1,8 @@
 """`Idempotency-Key` on POST: a retried request gets the first answer and records nothing twice.
 
 Keys are scoped to the caller (a hash of their Authorization header) and bound to
-the request: the same key with a different method, path or body is refused. The
+the request: the same key with a different method, path or body is refused. A request
+without an Authorization header claims no key (the API refuses it with 401). The
 first request claims the key before it runs; a retry that arrives while it runs is
 told so (409), and one that arrives after gets the stored answer replayed. A server
 error (5xx) releases the key, so the client may retry. If the process dies while a
@@ -54,13 +55,20 @@ class IdempotencyStore(Protocol):
     def release(self, caller: str, key: str) -> None: ...
 
 
-def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
-    body = {
+def _problem(
+    status: int, title: str, detail: str, accepted: str | None = None
+) -> tuple[int, bytes]:
+    body: dict[str, Any] = {
         "type": "urn:lead:problem:idempotency",
         "title": title,
         "status": status,
         "detail": detail,
     }
+    if accepted is not None:  # a refusal of the header itself names it, as a 422 does
+        message = detail.removeprefix("header Idempotency-Key: ")
+        body["errors"] = [
+            {"field": "header.Idempotency-Key", "message": message, "accepted": accepted}
+        ]
     return status, json.dumps(body).encode()
 
 
@@ -76,7 +84,9 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         raw_key = headers.get(HEADER)
-        if raw_key is None:
+        if raw_key is None or not headers.get(b"authorization"):
+            # Without a caller nothing is claimed: the app refuses it (401), and keys kept
+            # for "nobody" would be shared by every request without a token.
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1").strip()
@@ -87,6 +97,7 @@ class IdempotencyMiddleware:
                     422,
                     "Bad Idempotency-Key",
                     f"header Idempotency-Key: 1 to {MAX_KEY} characters (a UUID is best)",
+                    f"1 to {MAX_KEY} characters, a new one per request (a UUID is best)",
                 ),
             )
             return
@@ -175,6 +186,7 @@ class IdempotencyMiddleware:
                     "Idempotency-Key reused",
                     "header Idempotency-Key: this key was used for a different request; "
                     "use a new key for a new request",
+                    "a key not used before by this caller",
                 ),
             )
         elif stored.status is None:

@@ -366,9 +366,7 @@ def test_a_post_without_an_idempotency_key_is_refused_naming_the_header(
     assert undeclared == []
 
 
-def test_a_retried_token_answer_does_not_show_the_token_again(
-    site: Site, backend: Backend
-) -> None:
+def test_a_retried_token_answer_does_not_show_the_token_again(site: Site, backend: Backend) -> None:
     """The token is shown once: a retry with the same key is told so, and no copy of it
     is kept in the idempotency store."""
     name = f"officer.t{uuid.uuid4().hex[:8]}"

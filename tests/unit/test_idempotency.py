@@ -35,6 +35,10 @@ class MemoryStore:
         self.rows.pop((caller, key), None)
 
 
+CALLER = {"authorization": "Bearer t"}
+CALLER_HASH = hashlib.sha256(b"Bearer t").hexdigest()
+
+
 def make() -> tuple[TestClient, list[dict[str, object]], MemoryStore]:
     api = FastAPI()
     done: list[dict[str, object]] = []
@@ -73,8 +77,8 @@ def test_keys_belong_to_their_caller() -> None:
 
 def test_the_same_key_for_another_request_is_refused() -> None:
     client, done, _ = make()
-    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k"})
-    other = client.post("/things", json={"x": 2}, headers={"idempotency-key": "k"})
+    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k", **CALLER})
+    other = client.post("/things", json={"x": 2}, headers={"idempotency-key": "k", **CALLER})
     assert other.status_code == 422
     assert "Idempotency-Key" in other.json()["detail"]
     assert len(done) == 1
@@ -82,19 +86,20 @@ def test_the_same_key_for_another_request_is_refused() -> None:
 
 def test_a_server_error_releases_the_key_and_a_refusal_is_kept() -> None:
     client, _done, store = make()
-    failed = client.post("/things", json={"fail": True}, headers={"idempotency-key": "f"})
+    failed = client.post("/things", json={"fail": True}, headers={"idempotency-key": "f", **CALLER})
     assert failed.status_code == 500
     assert store.rows == {}
-    refused = client.post("/things", json={"refuse": True}, headers={"idempotency-key": "r"})
-    again = client.post("/things", json={"refuse": True}, headers={"idempotency-key": "r"})
+    key = {"idempotency-key": "r", **CALLER}
+    refused = client.post("/things", json={"refuse": True}, headers=key)
+    again = client.post("/things", json={"refuse": True}, headers=key)
     assert refused.status_code == again.status_code == 409
     assert again.headers["idempotent-replayed"] == "true"
 
 
 def test_a_request_still_running_or_interrupted_is_reported() -> None:
     client, done, store = make()
-    headers = {"idempotency-key": "p"}
-    caller = hashlib.sha256(b"").hexdigest()
+    headers = {"idempotency-key": "p", **CALLER}
+    caller = CALLER_HASH
     fingerprint = hashlib.sha256(b'POST /things\n{"x":1}').hexdigest()
     store.rows[(caller, "p")] = Stored(fingerprint, None, None, None, datetime.now(UTC))
     running = client.post(
@@ -117,8 +122,19 @@ def test_without_a_key_nothing_changes_and_a_bad_key_is_refused() -> None:
     client.post("/things", json={"x": 1})
     client.post("/things", json={"x": 1})
     assert len(done) == 2 and store.rows == {}
-    bad = client.post("/things", json={"x": 1}, headers={"idempotency-key": "x" * 300})
+    bad = client.post("/things", json={"x": 1}, headers={"idempotency-key": "x" * 300, **CALLER})
     assert bad.status_code == 422 and "Idempotency-Key" in bad.json()["detail"]
+
+
+def test_a_request_without_a_caller_claims_no_key() -> None:
+    """Without an Authorization header the API answers 401 whatever the key: one claimed
+    for "nobody" would turn the next anonymous request's 401 into a 422 or a replay, and
+    let anyone fill the store without a token."""
+    client, done, store = make()
+    client.post("/things", json={"x": 1}, headers={"idempotency-key": "k"})
+    again = client.post("/things", json={"x": 2}, headers={"idempotency-key": "k"})
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert len(done) == 2 and store.rows == {}
 
 
 def test_the_outcome_is_recorded_before_the_client_sees_the_end_of_the_answer() -> None:
@@ -147,7 +163,7 @@ def test_the_outcome_is_recorded_before_the_client_sees_the_end_of_the_answer() 
         "type": "http",
         "method": "POST",
         "path": "/things",
-        "headers": [(b"idempotency-key", b"k")],
+        "headers": [(b"idempotency-key", b"k"), (b"authorization", b"Bearer t")],
     }
     anyio.run(middleware, scope, receive, send)
     assert seen == [(True, None), (False, 201)]  # completed before the last part left
