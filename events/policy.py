@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.base import CreationEvent, DomainEvent
 from events.case import Severity
+from events.numbers import Finite
 from events.text import Text
 
 
@@ -39,11 +40,9 @@ class Exclusions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_drug_grams: float | None = Field(
+    max_drug_grams: Finite | None = Field(
         3.0,
         gt=0,
-        le=100_000,
-        allow_inf_nan=False,
         description="Drug quantity above this excludes (3 g Seattle, 6 g Santa Fe).",
     )
     delivery_beyond_subsistence: bool = True

@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.base import CreationEvent, DomainEvent
+from events.numbers import Finite
 from events.policy import VerificationSource
 from events.text import Text
 
@@ -65,11 +66,9 @@ class ScreeningFacts(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    drug_grams: float | None = Field(
+    drug_grams: Finite | None = Field(
         None,
         ge=0,
-        le=100_000,
-        allow_inf_nan=False,
         description="Quantity of drugs involved, if any.",
     )
     delivery_beyond_subsistence: bool = False

@@ -232,6 +232,7 @@ _BY_TYPE: dict[str, str] = {
     "string_type": "a string",
     "json_invalid": "a well-formed JSON document",
     TEXT_ERROR: ACCEPTED_TEXT,
+    "finite_number": "a finite number (not infinity or NaN)",
 }
 
 
