@@ -246,7 +246,7 @@ def send(
         delay = min(delay * 2, 2.0)
 
 
-PATHWAYS = ("arrest_diversion", "arrest_diversion", "community")
+PATHWAYS = ("arrest_diversion", "arrest_diversion", "social_contact")  # an officer's doors
 
 
 def start_lanes(

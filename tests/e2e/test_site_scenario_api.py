@@ -67,7 +67,10 @@ def test_a_site_scenario_through_the_api_is_on_the_bus_in_order(
         officer,
     )
     lapsing = post("/v1/referrals", referral("arrest_diversion", 20), officer)
-    community = post("/v1/referrals", referral("community", 0), officer)
+    partner = {"principal": "cp.rivera", "organisation": "Downtown Emergency Service Center"}
+    community = post(
+        "/v1/referrals", {**referral("community", 0), "referrer": partner}, people["cp.rivera"]
+    )
 
     post(f"/v1/referrals/{enrolled['id']}/approve", {}, pm)
     post(f"/v1/referrals/{lapsing['id']}/approve", {}, pm)
