@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from aggregates.base import DomainError, LeadAggregate, occurred
@@ -28,6 +28,10 @@ class PrincipalRevokedError(DomainError):
     pass
 
 
+DEFAULT_TOKEN_VALIDITY = timedelta(days=90)
+"""How long a token works after it is issued, unless the principal's own validity says."""
+
+
 def principal_id(name: str) -> UUID:
     return uuid.uuid5(PRINCIPAL_NAMESPACE, name)
 
@@ -42,6 +46,8 @@ class Principal(LeadAggregate):
         self.role = Role.SYSTEM
         self.organisation = ""
         self.token_sha256 = ""
+        self.token_issued_at: datetime | None = None
+        self.token_expires_at: datetime | None = None  # None: issued + the site's default
         self.registered_at: datetime | None = None
         self.revoked_at: datetime | None = None
         self.revoked_reason: str | None = None
@@ -55,19 +61,22 @@ class Principal(LeadAggregate):
         role: Role,
         organisation: str,
         token_sha256: str,
+        valid_for: timedelta = DEFAULT_TOKEN_VALIDITY,
         occurred_at: datetime | None = None,
     ) -> Principal:
         if role is Role.SYSTEM:
             raise DomainError("the system role is the backend's own; give a person's role")
+        at = occurred(occurred_at)
         return cls._create(
             PrincipalRegistered,
             id=principal_id(name),
             actor=actor,
-            occurred_at=occurred(occurred_at),
+            occurred_at=at,
             name=name,
             role=role,
             organisation=organisation,
             token_sha256=token_sha256,
+            token_expires_at=at + valid_for,
         )
 
     @property
@@ -77,18 +86,33 @@ class Principal(LeadAggregate):
     def as_actor(self) -> Actor:
         return Actor(principal=self.name, role=self.role, organisation=self.organisation)
 
-    def accepts(self, token_sha256: str) -> bool:
+    def expires_at(self, default: timedelta = DEFAULT_TOKEN_VALIDITY) -> datetime | None:
+        """When the current token stops working (tokens issued before expiry was recorded:
+        `default` after they were issued)."""
+        if self.token_expires_at is not None:
+            return self.token_expires_at
+        return self.token_issued_at + default if self.token_issued_at else None
+
+    def holds(self, token_sha256: str) -> bool:
         """The token is this principal's current one and access has not been revoked."""
         return self.active and hmac.compare_digest(self.token_sha256, token_sha256)
 
-    def rotate_token(self, *, actor: Actor, token_sha256: str) -> None:
+    def expired(self, now: datetime, default: timedelta = DEFAULT_TOKEN_VALIDITY) -> bool:
+        expires = self.expires_at(default)
+        return expires is not None and now >= expires
+
+    def rotate_token(
+        self, *, actor: Actor, token_sha256: str, valid_for: timedelta = DEFAULT_TOKEN_VALIDITY
+    ) -> None:
         if not self.active:
             raise PrincipalRevokedError(f"{self.name} was revoked; register a new principal")
+        at = occurred(None)
         self.trigger_event(
             PrincipalTokenRotated,
             actor=actor,
-            occurred_at=occurred(None),
+            occurred_at=at,
             token_sha256=token_sha256,
+            token_expires_at=at + valid_for,
         )
 
     def revoke(self, *, actor: Actor, reason: str) -> None:
@@ -102,10 +126,14 @@ class Principal(LeadAggregate):
                 self.name = event.name
                 self.role = event.role
                 self.organisation = event.organisation
-                self.token_sha256 = event.token_sha256
+                self.token_sha256 = event.token_sha256 or ""
+                self.token_issued_at = event.occurred_at
+                self.token_expires_at = event.token_expires_at
                 self.registered_at = event.occurred_at
             case PrincipalTokenRotated():
-                self.token_sha256 = event.token_sha256
+                self.token_sha256 = event.token_sha256 or ""
+                self.token_issued_at = event.occurred_at
+                self.token_expires_at = event.token_expires_at
             case PrincipalRevoked():
                 self.revoked_at = event.occurred_at
                 self.revoked_reason = event.reason

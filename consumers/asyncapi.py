@@ -56,6 +56,7 @@ ROW_OPS = ("upsert", "update", "delete")
 DEADLETTER_SCHEMA = "DeadLetterRecord"
 ROW_CHANGE_SCHEMA = "ProjectionRowChange"
 DISCLOSURE_OUTCOMES = ("recorded", "withheld", "permitted")
+AUTHENTICATION_OUTCOMES = ("failed", "throttled")
 
 INFO_DESCRIPTION = f"""\
 The Kafka topics of a LEAD site's coordination backend: what each holds, who publishes \
@@ -483,6 +484,47 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
     }
 
 
+def authentication_schema(outcome: str) -> dict[str, Any]:
+    """JSON Schema of an authentication record (`events.disclosure.authentication_record`)."""
+    kind = f"org.lead.authentication.{outcome}.v1"
+    text = {"type": "string", "minLength": 1}
+    return {
+        "title": f"Authentication {outcome}",
+        "description": {
+            "failed": "A request whose bearer token was missing, malformed, unknown, "
+            "replaced, revoked or expired.",
+            "throttled": "An address refused (429) after too many failed authentications: "
+            "one record per address and window.",
+        }[outcome],
+        "type": "object",
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {"type": "string", "pattern": "^authentication:.+$"},
+            "source": {"type": "string", "minLength": 1, "format": "uri-reference"},
+            "type": {"const": kind},
+            "time": {"type": "string", "format": "date-time"},
+            "datacontenttype": {"const": JSON},
+            "data": {
+                "type": "object",
+                "properties": {
+                    "client_address": {**text, "description": "Where the request came from."},
+                    "method": text,
+                    "path": {**text, "description": "The path asked for."},
+                    "reason": text,
+                    "claimed_principal_id": {
+                        "type": ["string", "null"],
+                        "description": "The principal a well-formed token named (never the "
+                        "token itself).",
+                    },
+                },
+                "required": ["client_address", "method", "path", "reason", "claimed_principal_id"],
+                "additionalProperties": False,
+            },
+        },
+        "required": ["specversion", "id", "source", "type", "time", "data"],
+    }
+
+
 def _audit(spec: TopicSpec) -> _Channel:
     """The disclosure records: auditors must see what was withheld, too."""
     bindings = _key_binding(spec)
@@ -493,6 +535,16 @@ def _audit(spec: TopicSpec) -> _Channel:
         schemas[kind] = disclosure_schema(outcome)
         messages[kind] = _message(
             name=f"Disclosure{outcome.capitalize()}",
+            title=kind,
+            summary=str(schemas[kind]["description"]),
+            schema=kind,
+            bindings=bindings,
+        )
+    for outcome in AUTHENTICATION_OUTCOMES:
+        kind = f"org.lead.authentication.{outcome}.v1"
+        schemas[kind] = authentication_schema(outcome)
+        messages[kind] = _message(
+            name=f"Authentication{outcome.capitalize()}",
             title=kind,
             summary=str(schemas[kind]["description"]),
             schema=kind,

@@ -1,8 +1,10 @@
 """Access events: the principals who may use the API, each with a role and an organisation.
 
 A token is never recorded, only its SHA-256 (a 256-bit random secret's hash cannot
-be turned back into the token). Issuing, rotating and revoking are events like any
-other, so auditors see who gave whom access, and when.
+be turned back into the token), and the hash stays in the store: it is published as
+null (`UNPUBLISHED`). Issuing, rotating and revoking are events like any other, so
+auditors see who gave whom access, and when. A token expires (`token_expires_at`;
+older events without it: when the site's default validity after issue has passed).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from events.base import CreationEvent, DomainEvent, Role
 from events.text import Text
@@ -23,18 +25,27 @@ class PrincipalRegistered(CreationEvent):
 
     event_type: ClassVar[str] = "principal.registered"
 
+    UNPUBLISHED: ClassVar[tuple[str, ...]] = ("token_sha256",)
+
     name: Text = Field(pattern=PRINCIPAL_NAME)
     role: Role
     organisation: Text = Field(min_length=1, max_length=200)
-    token_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: Text | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="In the store only; null when published."
+    )
+    token_expires_at: AwareDatetime | None = None
 
 
 class PrincipalTokenRotated(DomainEvent):
     """A new token replaces the old one, which stops working at once."""
 
     event_type: ClassVar[str] = "principal.token_rotated"
+    UNPUBLISHED: ClassVar[tuple[str, ...]] = ("token_sha256",)
 
-    token_sha256: Text = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: Text | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="In the store only; null when published."
+    )
+    token_expires_at: AwareDatetime | None = None
 
 
 class PrincipalRevoked(DomainEvent):

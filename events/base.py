@@ -98,6 +98,8 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
     # Dotted paths of fields holding what identifies or exposes the person (names,
     # birth date, contact notes, goal wording): stored and published only encrypted.
     SENSITIVE: ClassVar[tuple[str, ...]] = ()
+    # Fields kept in the store and published as null (a token's hash): no reader needs them.
+    UNPUBLISHED: ClassVar[tuple[str, ...]] = ()
 
     @staticmethod
     def create_timestamp() -> datetime:
@@ -149,6 +151,8 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
             mode="json",
             exclude={"originator_topic", "originator_id", "originator_version", "timestamp"},
         )
+        for name in self.UNPUBLISHED:
+            data[name] = None
         data["aggregate_id"] = str(self.originator_id)
         data["aggregate_version"] = self.originator_version
         data["recorded_at"] = self.timestamp.isoformat()

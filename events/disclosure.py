@@ -1,5 +1,6 @@
-"""Disclosure records for `lead.audit.v1`: who received what about whom, when, why, under
-which consent; or that a disclosure was withheld for want of consent."""
+"""Records for `lead.audit.v1`: who received what about whom, when, why, under
+which consent; or that a disclosure was withheld for want of consent; and each failed
+authentication, and each source throttled after too many."""
 
 from __future__ import annotations
 
@@ -49,5 +50,36 @@ def disclosure_record(
             "consent_id": str(consent_id) if consent_id else None,
             "decided_at": at.isoformat(),
             "reason": reason,
+        },
+    )
+
+
+def authentication_record(
+    *,
+    record_id: str,
+    source: str,
+    outcome: str,
+    client_address: str,
+    method: str,
+    path: str,
+    reason: str,
+    at: datetime,
+    principal_id: UUID | None = None,
+) -> CloudEvent:
+    """A failed authentication, or a source throttled after too many (`outcome`), for the
+    audit trail: from where, to what, why; the principal a token claimed to be, never the
+    token."""
+    return CloudEvent(
+        id=record_id,
+        source=source,
+        type=f"org.lead.authentication.{outcome}.v1",
+        subject=None,
+        time=at,
+        data={
+            "client_address": client_address,
+            "method": method,
+            "path": path,
+            "reason": reason,
+            "claimed_principal_id": str(principal_id) if principal_id else None,
         },
     )

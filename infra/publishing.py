@@ -48,6 +48,7 @@ class _Shape:
     version: int
     stored_keys: frozenset[str]
     published: tuple[str, ...]  # the fields in `data`, in the model's order
+    unpublished: frozenset[str]  # published as null
     type: str
 
 
@@ -67,6 +68,8 @@ class Publisher:
             return self._through_model(position, stored)
         aggregate_id = str(stored.originator_id)
         data = {name: state[name] for name in shape.published}
+        for name in shape.unpublished:
+            data[name] = None
         data["aggregate_id"] = aggregate_id
         data["aggregate_version"] = stored.originator_version
         data["recorded_at"] = datetime.fromisoformat(state["timestamp"]).isoformat()
@@ -96,6 +99,7 @@ class Publisher:
                 version=cls.class_version,
                 stored_keys=frozenset(fields) - {"originator_id", "originator_version"},
                 published=tuple(f for f in fields if f not in _NOT_PUBLISHED),
+                unpublished=frozenset(cls.UNPUBLISHED),
                 type=cls.cloudevent_type(),
             )
             self._shapes[topic] = shape

@@ -11,9 +11,12 @@ from the annotations of the endpoint functions made by `create_routes`.)
 """
 
 import asyncio
+import contextlib
+import math
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
@@ -28,6 +31,7 @@ from pydantic import BaseModel, Field
 from events.access import PRINCIPAL_NAME
 from events.base import Actor, Role, a_role
 from events.consent import InformationKind
+from events.disclosure import authentication_record
 from events.envelope import CloudEvent
 from events.participant import ParticipantStatus
 from events.referral import Pathway
@@ -46,8 +50,15 @@ from services.application import LeadApplication, Receipt
 from services.errors import NotFoundError
 from services.idempotency import MAX_KEY
 from services.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorError, page
-from services.principals import AuthenticationError, Principals
+from services.principals import (
+    AuthenticationError,
+    Issued,
+    Principals,
+    TokenExpiredError,
+    parse_token,
+)
 from services.problems import PROBLEM_RESPONSES, install_problem_handlers
+from services.throttle import FailureThrottle
 
 ReadYourWrites = Callable[[list[str], int, float], bool]
 Readiness = Callable[[], dict[str, Any]]
@@ -97,6 +108,9 @@ class NewPrincipal(BaseModel):
     name: Text = Field(pattern=PRINCIPAL_NAME)
     role: Role
     organisation: Text = Field(min_length=1, max_length=200)
+    valid_days: int | None = Field(
+        None, ge=1, le=3650, description="How long the token works; the site's default if unset"
+    )
 
 
 class IssuedToken(BaseModel):
@@ -107,6 +121,7 @@ class IssuedToken(BaseModel):
                     "id": "3c2f6e7d-9b10-5f0c-8a52-1d7e4b8e9a51",
                     "name": "officer.reyes",
                     "token": "lead.PAxvfh0eS5aRUS8vbn2bEA.<secret shown once>",
+                    "expires_at": "2027-03-07T09:30:00Z",
                 }
             ]
         }
@@ -114,6 +129,7 @@ class IssuedToken(BaseModel):
     id: UUID
     name: str
     token: str = Field(description="Shown once: only its hash is kept")
+    expires_at: datetime | None = Field(description="When the token stops working")
 
 
 class Revocation(BaseModel):
@@ -128,6 +144,14 @@ class ApiOptions:
     source: str = "urn:lead:site:lead-site"
     read_timeout: float = 10.0
     bootstrap_servers: str | None = None  # for live subscriptions
+    auth_failure_limit: int = 10  # failed authentications from one address ...
+    auth_failure_window: float = 60.0  # ... within this many seconds: then 429
+
+
+def issued_token(issued: Issued) -> IssuedToken:
+    return IssuedToken(
+        id=issued.principal_id, name=issued.name, token=issued.token, expires_at=issued.expires_at
+    )
 
 
 def out(receipt: Receipt) -> ReceiptOut:
@@ -241,6 +265,31 @@ def create_api(
     opts = options or ApiOptions()
     app = application
     bearer = HTTPBearer(auto_error=False, description="A token from `lead principals add`")
+    throttle = FailureThrottle(opts.auth_failure_limit, opts.auth_failure_window)
+
+    def authentication(
+        request: Request, source: str, outcome: str, reason: str, token: str | None = None
+    ) -> CloudEvent:
+        claimed = None
+        if token is not None:
+            with contextlib.suppress(AuthenticationError):
+                claimed = parse_token(token)[0]
+        return authentication_record(
+            record_id=f"authentication:{uuid.uuid4()}",
+            source=opts.source,
+            outcome=outcome,
+            client_address=source,
+            method=request.method,
+            path=request.url.path,
+            reason=reason,
+            at=datetime.now(UTC),
+            principal_id=claimed,
+        )
+
+    def failed(request: Request, source: str, reason: str, token: str | None = None) -> None:
+        """Counted towards the source's throttle, and recorded for the audit trail."""
+        throttle.failed(source)
+        record([authentication(request, source, "failed", reason, token)])
 
     def authorize(
         request: Request,
@@ -251,13 +300,42 @@ def create_api(
         rule = access.rule_for(request.method, getattr(route, "path", ""))
         if rule is not None and rule.public:
             return
+        source = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(source)
+        if wait is not None:
+            seconds = str(math.ceil(wait))
+            if throttle.first_refusal(source):
+                why = f"{throttle.limit} failed authentications within {throttle.window:g} s"
+                record([authentication(request, source, "throttled", why)])
+            raise HTTPException(
+                429,
+                f"too many failed authentications from this address; retry in {seconds} s",
+                headers={"Retry-After": seconds},
+            )
         if credentials is None or credentials.scheme.lower() != "bearer":
+            failed(request, source, "no bearer token")
             raise HTTPException(
                 401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
         try:
             actor = principals.authenticate(credentials.credentials)
+        except TokenExpiredError:
+            failed(request, source, "expired token", credentials.credentials)
+            raise HTTPException(
+                401,
+                "the token has expired; an administrator rotates it for a new one",
+                headers={
+                    "WWW-Authenticate": 'Bearer error="invalid_token", '
+                    'error_description="The token expired"'
+                },
+            ) from None
         except AuthenticationError:
+            failed(
+                request,
+                source,
+                "unknown, malformed, replaced or revoked token",
+                credentials.credentials,
+            )
             raise HTTPException(
                 401,
                 "the token is not valid (unknown, replaced or revoked)",
@@ -362,6 +440,7 @@ def create_api(
                 "registered_at": v.registered_at,
                 "revoked_at": v.revoked_at,
                 "revoked_reason": v.revoked_reason,
+                "token_expires_at": v.token_expires_at,
             }
             for v in principals.list()
         ]
@@ -376,19 +455,29 @@ def create_api(
     def add_principal(body: NewPrincipal, actor: ActorDep, response: Response) -> IssuedToken:
         response.headers["Cache-Control"] = "no-store"  # a secret: not kept for replays
         issued = principals.add(
-            actor=actor, name=body.name, role=body.role, organisation=body.organisation
+            actor=actor,
+            name=body.name,
+            role=body.role,
+            organisation=body.organisation,
+            valid_for=timedelta(days=body.valid_days) if body.valid_days else None,
         )
-        return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
+        return issued_token(issued)
 
     @api.post(
         "/v1/principals/{name}/rotate",
         summary="Issue a new token; the old one stops",
         dependencies=RECORDS,
     )
-    def rotate_principal(name: Name, actor: ActorDep, response: Response) -> IssuedToken:
+    def rotate_principal(
+        name: Name,
+        actor: ActorDep,
+        response: Response,
+        valid_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+    ) -> IssuedToken:
+        """The old token stops at once; the new one works for `valid_days` (or the default)."""
         response.headers["Cache-Control"] = "no-store"
-        issued = principals.rotate(actor=actor, name=name)
-        return IssuedToken(id=issued.principal_id, name=issued.name, token=issued.token)
+        valid_for = timedelta(days=valid_days) if valid_days else None
+        return issued_token(principals.rotate(actor=actor, name=name, valid_for=valid_for))
 
     @api.post(
         "/v1/principals/{name}/revoke",

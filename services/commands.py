@@ -372,7 +372,7 @@ class IssueWarrant(Occurred):
         ),
     )
 
-    warrant_id: Text = Field(min_length=1, max_length=100)
+    warrant_id: Text = Field(min_length=1, max_length=80)
     issued_on: Day
     court: Text = Field(min_length=1, max_length=200)
 
@@ -384,7 +384,7 @@ class QuashWarrant(Occurred):
         json_schema_extra=examples({"warrant_id": "BW-26-00871", "quashed_on": "2026-03-12"}),
     )
 
-    warrant_id: Text = Field(min_length=1, max_length=100)
+    warrant_id: Text = Field(min_length=1, max_length=80)
     quashed_on: Day
 
 

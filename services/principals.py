@@ -1,8 +1,10 @@
 """Principals and their bearer tokens: issue, rotate, revoke, list, authenticate.
 
 A token is `lead.<principal id>.<secret>`; only the secret's SHA-256 is stored. The
-token is shown once, when issued. Authentication loads the principal from the event
-store on every request, so a revocation takes effect on the very next request.
+token is shown once, when issued, and works until it expires (the site's default
+validity, or the principal's own; a rotation issues a new one). Authentication loads
+the principal from the event store on every request, so a revocation takes effect on
+the very next request.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from aggregates.principal import (
+    DEFAULT_TOKEN_VALIDITY,
     Principal,
     PrincipalDirectory,
     directory_id,
@@ -33,11 +36,16 @@ class AuthenticationError(Exception):
     """No token, a malformed one, or one that is not (or no longer) valid."""
 
 
+class TokenExpiredError(AuthenticationError):
+    """The principal's token was valid and has expired: rotate it for a new one."""
+
+
 @dataclass(frozen=True)
 class Issued:
     principal_id: UUID
     name: str
     token: str  # shown once
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class PrincipalView:
     registered_at: datetime | None
     revoked_at: datetime | None
     revoked_reason: str | None
+    token_expires_at: datetime | None
 
 
 def _sha256(secret: str) -> str:
@@ -75,8 +84,11 @@ def parse_token(token: str) -> tuple[UUID, str]:
 
 
 class Principals:
-    def __init__(self, application: LeadApplication) -> None:
+    def __init__(
+        self, application: LeadApplication, token_validity: timedelta = DEFAULT_TOKEN_VALIDITY
+    ) -> None:
         self.app = application
+        self.token_validity = token_validity  # unless a principal is given its own
 
     def _directory(self, actor: Actor) -> PrincipalDirectory:
         found = self.app._find(directory_id(self.app.site_id))
@@ -90,7 +102,15 @@ class Principals:
             raise NotFoundError(f"no principal named {name!r}")
         return found
 
-    def add(self, *, actor: Actor, name: str, role: Role, organisation: str) -> Issued:
+    def add(
+        self,
+        *,
+        actor: Actor,
+        name: str,
+        role: Role,
+        organisation: str,
+        valid_for: timedelta | None = None,
+    ) -> Issued:
         if not re.fullmatch(PRINCIPAL_NAME, name):
             raise ValueError(
                 "name: letters, digits and . _ @ - (starting with a letter or digit), "
@@ -99,18 +119,25 @@ class Principals:
         directory = self._directory(actor)
         token, digest = _token(principal_id(name))
         principal = Principal.register(
-            actor=actor, name=name, role=role, organisation=organisation, token_sha256=digest
+            actor=actor,
+            name=name,
+            role=role,
+            organisation=organisation,
+            token_sha256=digest,
+            valid_for=valid_for or self.token_validity,
         )
         directory.list(actor=actor, principal=principal)
         self.app._save(directory, principal)
-        return Issued(principal.id, name, token)
+        return Issued(principal.id, name, token, principal.expires_at())
 
-    def rotate(self, *, actor: Actor, name: str) -> Issued:
+    def rotate(self, *, actor: Actor, name: str, valid_for: timedelta | None = None) -> Issued:
         principal = self._principal(name)
         token, digest = _token(principal.id)
-        principal.rotate_token(actor=actor, token_sha256=digest)
+        principal.rotate_token(
+            actor=actor, token_sha256=digest, valid_for=valid_for or self.token_validity
+        )
         self.app._save(principal)
-        return Issued(principal.id, name, token)
+        return Issued(principal.id, name, token, principal.expires_at())
 
     def revoke(self, *, actor: Actor, name: str, reason: str) -> PrincipalView:
         principal = self._principal(name)
@@ -124,15 +151,23 @@ class Principals:
             return []
         return [self._view(self._principal(name)) for name in sorted(found.principals)]
 
-    def authenticate(self, token: str) -> Actor:
+    def authenticate(self, token: str, now: datetime | None = None) -> Actor:
         pid, digest = parse_token(token)
         principal = self.app._find(pid)
-        if not isinstance(principal, Principal) or not principal.accepts(digest):
+        if not isinstance(principal, Principal) or not principal.holds(digest):
             raise AuthenticationError("unknown or revoked token")
+        if principal.expired(now or datetime.now(UTC), self.token_validity):
+            raise TokenExpiredError("the token has expired; rotate it for a new one")
         return principal.as_actor()
 
-    @staticmethod
-    def _view(p: Principal) -> PrincipalView:
+    def _view(self, p: Principal) -> PrincipalView:
         return PrincipalView(
-            p.id, p.name, p.role, p.organisation, p.registered_at, p.revoked_at, p.revoked_reason
+            p.id,
+            p.name,
+            p.role,
+            p.organisation,
+            p.registered_at,
+            p.revoked_at,
+            p.revoked_reason,
+            p.expires_at(self.token_validity),
         )

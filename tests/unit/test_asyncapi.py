@@ -243,8 +243,32 @@ def test_the_audit_and_deadletter_channels_carry_their_records() -> None:
         "org.lead.disclosure.recorded.v1",
         "org.lead.disclosure.withheld.v1",
         "org.lead.disclosure.permitted.v1",
+        "org.lead.authentication.failed.v1",
+        "org.lead.authentication.throttled.v1",
     ]
     assert [m["name"] for m in messages(DEADLETTER)] == ["DeadLetterRecord"]
+
+
+def test_authentication_records_fit_the_audit_channel() -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from events.disclosure import authentication_record
+
+    for outcome in ("failed", "throttled"):
+        record = authentication_record(
+            record_id=f"authentication:{uuid4()}",
+            source="urn:lead:site:test",
+            outcome=outcome,
+            client_address="203.0.113.9",
+            method="GET",
+            path="/v1/referrals",
+            reason="unknown token",
+            at=datetime.now(UTC),
+            principal_id=uuid4() if outcome == "failed" else None,
+        )
+        instance = json.loads(record.to_json())
+        assert errors(by_type_on(AUDIT)[record.type], instance) == []
 
 
 def test_what_api_answers_record_fits_the_audit_channel() -> None:
