@@ -12,6 +12,7 @@ from the annotations of the endpoint functions made by `create_routes`.)
 
 import asyncio
 import contextlib
+import copy
 import math
 import uuid
 from collections.abc import Callable, Iterable
@@ -27,6 +28,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from events.access import PRINCIPAL_NAME
 from events.base import Actor, Role, a_role
@@ -57,7 +60,12 @@ from services.principals import (
     TokenExpiredError,
     parse_token,
 )
-from services.problems import PROBLEM_RESPONSES, install_problem_handlers
+from services.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    install_problem_handlers,
+    problem_response,
+)
 from services.throttle import FailureThrottle
 
 ReadYourWrites = Callable[[list[str], int, float], bool]
@@ -359,6 +367,7 @@ def create_api(
         responses=PROBLEM_RESPONSES,
     )
     install_problem_handlers(api)
+    api.add_exception_handler(405, method_not_allowed)
 
     def not_found(what: str) -> HTTPException:
         """The same answer whether it does not exist or the caller may not see it."""
@@ -1052,17 +1061,101 @@ def create_api(
     return api
 
 
+def _problem_answer(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "schema": schema}
+
+
+RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying", {"type": "integer"})}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": _header("The scheme to authenticate with: Bearer", {"type": "string"})
+}
+REPLAYED = {
+    "Idempotent-Replayed": _header(
+        "`true` on the stored answer to an earlier request with the same Idempotency-Key",
+        {"type": "string", "enum": ["true"]},
+    )
+}
+
+BODY_REFUSALS = {
+    "400": _problem_answer("The body is not UTF-8, or Content-Length is malformed"),
+    "413": _problem_answer("The body is larger than the API accepts"),
+    "415": _problem_answer("The body is not JSON (application/json)"),
+}
+"""What `services.limits.BodyLimits` answers before the app reads a body."""
+
+
 def document_answers(document: dict[str, Any]) -> dict[str, Any]:
-    """Amend an OpenAPI document, in place, with what the routes alone do not say: a public
-    endpoint (`services.access`) takes no token, so it never answers 401 or 403."""
+    """Amend an OpenAPI document, in place, with what the routes alone do not say.
+
+    A public endpoint (`services.access`) takes no token, so it never answers 401 or
+    403; every other one may answer 401 (with `WWW-Authenticate`) and, after repeated
+    failed authentication from the caller's address, 429 (`Retry-After`). A body may
+    be refused before it is read (400, 413, 415: `services.limits`); a read at a
+    `min_position` the view has not reached in time answers 503 (`Retry-After`), as
+    `/readyz` does when not ready; a POST with an Idempotency-Key may be a replayed
+    answer (`Idempotent-Replayed`). Reads never answer 409.
+    """
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
             rule = access.rule_for(method, path)
             if rule is not None and rule.public:
                 operation["security"] = []
                 for status in ("401", "403"):
-                    operation.get("responses", {}).pop(status, None)
+                    responses.pop(status, None)
+            else:
+                if "401" in responses:
+                    responses["401"].setdefault("headers", {}).update(WWW_AUTHENTICATE)
+                responses.setdefault(
+                    "429",
+                    _problem_answer("Too many failed authentications from here", RETRY_AFTER),
+                )
+            parameters = {p.get("name") for p in operation.get("parameters", [])}
+            if "requestBody" in operation:
+                for status, answer in BODY_REFUSALS.items():
+                    responses.setdefault(status, copy.deepcopy(answer))
+            if "min_position" in parameters:
+                responses.setdefault(
+                    "503",
+                    _problem_answer("The view has not reached min_position yet", RETRY_AFTER),
+                )
+            if "Idempotency-Key" in parameters:
+                for answer in responses.values():
+                    answer.setdefault("headers", {}).update(REPLAYED)
+            if method.lower() == "get":
+                responses.pop("409", None)
+    ready = document.get("paths", {}).get("/readyz", {}).get("get")
+    if ready is not None:
+        answers = ready["responses"]
+        answers["503"] = {**copy.deepcopy(answers["200"]), "description": "Not ready"}
     return document
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 naming in `Allow` every method the path takes (Starlette names one route's)."""
+    assert isinstance(exc, StarletteHTTPException)
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL:
+            allowed |= set(getattr(route, "methods", None) or ())
+    shown = ", ".join(sorted(allowed))
+    return problem_response(
+        request,
+        405,
+        f"{request.method} is not allowed here; allowed: {shown or 'none'}",
+        headers={"Allow": shown},
+    )
 
 
 def document_answers_of(api: FastAPI) -> None:

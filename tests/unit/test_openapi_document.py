@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from services import access
 from services.api import create_api
@@ -43,3 +44,34 @@ def test_every_other_endpoint_needs_a_bearer_token(document: dict[str, Any]) -> 
         if not access.MATRIX[(method, path)].public:
             assert operation["security"] == [{"HTTPBearer": []}], (method, path)
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_what_is_answered_before_a_handler_runs_is_declared(document: dict[str, Any]) -> None:
+    for method, path, operation in operations(document):
+        answers = operation["responses"]
+        names = {p["name"] for p in operation.get("parameters", [])}
+        if "requestBody" in operation:  # services.limits
+            assert {"400", "413", "415"} <= set(answers), (method, path)
+        if not access.MATRIX[(method, path)].public:
+            assert "Retry-After" in answers["429"]["headers"], (method, path)
+            assert "WWW-Authenticate" in answers["401"]["headers"], (method, path)
+        if "min_position" in names:
+            assert "Retry-After" in answers["503"]["headers"], (method, path)
+        if "Idempotency-Key" in names:
+            for answer in answers.values():
+                assert "Idempotent-Replayed" in answer["headers"], (method, path)
+        if method == "GET":
+            assert "409" not in answers, path
+    ready = document["paths"]["/readyz"]["get"]["responses"]
+    assert ready["503"]["content"] == ready["200"]["content"]
+
+
+def test_a_method_not_allowed_names_every_method_the_path_takes() -> None:
+    application = LeadApplication(env=IN_MEMORY)
+    api = create_api(application, read_pool=None, principals=Principals(application))  # type: ignore[arg-type]  # no reads
+    with TestClient(api) as client:
+        refused = client.request("PUT", "/v1/principals")
+        assert refused.status_code == 405
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert set(refused.headers["allow"].split(", ")) == {"GET", "POST"}
+        assert "allowed: GET, POST" in refused.json()["detail"]
