@@ -263,6 +263,8 @@ class Container:
                 source=self.source,
                 read_timeout=self.settings.read_timeout_seconds,
                 bootstrap_servers=self.settings.bootstrap_servers,
+                auth_failure_limit=self.settings.auth_failure_limit,
+                auth_failure_window=self.settings.auth_failure_window_seconds,
             ),
             record_disclosures=self.audit_recorder(),
             read_your_writes=ReadYourWrites(pool, ends).wait,

@@ -98,6 +98,15 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         32, ge=2, description="JSON bodies nested deeper than this are refused (422)."
     )
+    auth_failure_limit: int = Field(
+        10,
+        ge=1,
+        description="Failed authentications from one address within "
+        "auth_failure_window_seconds after which it is refused (429) until the window ends.",
+    )
+    auth_failure_window_seconds: float = Field(
+        60.0, gt=0, description="The window auth_failure_limit counts failures in."
+    )
     consumer_group: str = "lead-projections"
     consumer_web_port: int = 6066
 
