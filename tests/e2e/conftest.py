@@ -37,7 +37,13 @@ def api_up(base_url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def backend(settings: Settings) -> Iterator[Backend]:
-    env = subprocess_env()
+    yield from running_backend(settings)
+
+
+def running_backend(settings: Settings, **env_overrides: str) -> Iterator[Backend]:
+    """API, relay and consumers started with the test stack's environment (and
+    `env_overrides`), stopped when the generator is closed."""
+    env = subprocess_env(**env_overrides)
     logs = settings.data_dir / "logs"
     procs = [Proc(name, env, logs) for name in ("api", "relay", "consumers")]
     backend = Backend(settings, f"http://{settings.api_host}:{settings.api_port}", *procs)
