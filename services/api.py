@@ -321,7 +321,9 @@ def create_api(
                 headers={"Retry-After": seconds},
             )
         if credentials is None or credentials.scheme.lower() != "bearer":
-            failed(request, source, "no bearer token")
+            # Not counted towards the throttle: no token, no guess (a client set up
+            # without one, or a probe of what needs one); recorded all the same.
+            record([authentication(request, source, "failed", "no bearer token")])
             raise HTTPException(
                 401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
