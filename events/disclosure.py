@@ -26,12 +26,13 @@ def disclosure_record(
     event_type: str | None = None,
     basis: str | None = None,
     recipient_principal: str | None = None,
+    reason: str | None = None,
 ) -> CloudEvent:
     """`recorded` under a consent; `permitted` without one on a stated `basis` (the
     program's own staff, a referrer told the status of their own referral); or
-    `withheld` for want of consent."""
+    `withheld` for want of consent, or for the `reason` given (outside the caller's scope)."""
     outcome = "recorded" if consent_id else "permitted" if basis else "withheld"
-    reason = None if consent_id else basis or "no consent covers this recipient now"
+    reason = None if consent_id else basis or reason or "no consent covers this recipient now"
     return CloudEvent(
         id=record_id,
         source=source,

@@ -5,7 +5,8 @@ cases and warrants, and filings made after enrollment. This view holds exactly w
 that work needs and what a consent to the liaison prosecutor can cover: legal status
 (cases, charges, warrants, charging decisions, recommendations, hearings,
 dispositions), program status (active, inactive, in the wind, exited) and the
-progress summaries a case manager chose to share with the liaison prosecutor.
+progress summaries a case manager chose to share with the liaison prosecutor or a
+public defender (the two readers of this view; each reads only those shared with them).
 
 It never holds contact notes, goals, living situation, income or anything about
 health: those events imply no rows here at all, so no query, bug or later change to
@@ -58,6 +59,9 @@ from projections.base import Delete, RowChange, Table, Update, Upsert, schema_of
 
 NAME = "liaison"
 SCHEMA = schema_of(NAME)
+
+LEGAL_READERS = frozenset({Role.LIAISON_PROSECUTOR, Role.PUBLIC_DEFENDER})
+"""Who reads this view (each under a consent naming them)."""
 
 Row = Mapping[str, Any]
 
@@ -323,9 +327,9 @@ class LiaisonProjection:
                     exited_on=None,
                     reengaged_on=event.reengaged_on,
                 )
-            case ProgressSummaryShared() if event.recipient_role is Role.LIAISON_PROSECUTOR:
-                # A summary written for someone else (a defender, a court) was shared under
-                # a consent naming them, not the liaison prosecutor: it has no place here.
+            case ProgressSummaryShared() if event.recipient_role in LEGAL_READERS:
+                # A summary written for someone else (a court, a provider) was shared under
+                # a consent naming them, not a reader of this view: it has no place here.
                 return [
                     Upsert(
                         PROGRESS_SUMMARIES.name,

@@ -34,7 +34,7 @@ from starlette.routing import Match
 from events.access import PRINCIPAL_NAME
 from events.base import Actor, Role, a_role
 from events.consent import InformationKind
-from events.disclosure import authentication_record
+from events.disclosure import authentication_record, disclosure_record
 from events.envelope import CloudEvent
 from events.participant import ParticipantStatus
 from events.referral import Pathway
@@ -451,7 +451,7 @@ def create_api(
                 "registered_at": v.registered_at,
                 "revoked_at": v.revoked_at,
                 "revoked_reason": v.revoked_reason,
-                "token_expires_at": v.token_expires_at,
+                "valid_until": v.token_expires_at,  # when its current token stops working
             }
             for v in principals.list()
         ]
@@ -615,7 +615,11 @@ def create_api(
     ) -> dict[str, Any]:
         fresh(["referrals"], min_position)
         referral = read(referral_queries.get_referral, referral_id)
-        if referral is None or not access.own_referral(actor, referral["referrer"]["principal"]):
+        if referral is None:
+            raise not_found("referral (yet)")
+        if not access.own_referral(actor, referral["referrer"]["principal"]):
+            channel = "api:/v1/referrals/{referral_id}"
+            refused(actor, referral["person_id"], InformationKind.PROGRAM_STATUS.value, channel)
             raise not_found("referral (yet)")
         return referral_answer(actor, referral, "api:/v1/referrals/{referral_id}")
 
@@ -668,18 +672,44 @@ def create_api(
         return result
 
     # -- participants: the case record ---------------------------------------------------
-    def works_with(person_id: UUID, actor: Actor) -> None:
+    def works_with(person_id: UUID, actor: Actor, read: str | None = None) -> None:
+        """404 unless the caller works with the participant; a refused `read` (its
+        channel) is recorded as withheld."""
         try:
             participant = app.participant(person_id)
         except NotFoundError:
             raise not_found("participant") from None
         if not access.works_with(actor, participant.case_manager):
+            if read is not None:
+                refused(actor, person_id, "case_record", read)
             raise not_found("participant")
+
+    def refused(actor: Actor, person_id: UUID, kind: str, channel: str) -> None:
+        """A read of someone's record outside the caller's scope: 404 to the caller (as for
+        no record), a withheld disclosure for the auditors."""
+        record(
+            [
+                disclosure_record(
+                    record_id=f"disclosure:{uuid.uuid4()}",
+                    source=opts.source,
+                    person_id=str(person_id),
+                    recipient_principal=actor.principal,
+                    recipient_organisation=actor.organisation,
+                    recipient_role=actor.role.value,
+                    channel=channel,
+                    information_kind=kind,
+                    purpose=f"asked by {actor.principal}",
+                    consent_id=None,
+                    at=datetime.now(UTC),
+                    reason="outside the caller's scope",
+                )
+            ]
+        )
 
     @api.get("/v1/participants/{person_id}", summary="The case record, contact notes included")
     def participant_record(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
         """Only for the participant's case manager and the project manager."""
-        works_with(person_id, actor)
+        works_with(person_id, actor, read="api:/v1/participants/{person_id}")
         record_staff_access(
             actor,
             [person_id],
@@ -761,13 +791,21 @@ def create_api(
         return trail
 
     # -- liaison prosecutor and public defender: consent-gated ------------------------------
-    def disclose(query: Callable[..., Any], *args: Any) -> Any:
+    Withheld = dict[UUID, list[InformationKind]]
+
+    def disclose(query: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with read_pool.connection() as conn:
             conn.row_factory = dict_row
-            return query(app, conn, *args)
+            return query(app, conn, *args, **kwargs)
 
-    def recorded(view: list[dict[str, Any]], actor: Actor, channel: str) -> list[dict[str, Any]]:
-        record(reads.liaison_disclosures(view, actor, source=opts.source, channel=channel))
+    def recorded(
+        view: list[dict[str, Any]], actor: Actor, channel: str, withheld: Withheld
+    ) -> list[dict[str, Any]]:
+        record(
+            reads.liaison_disclosures(
+                view, actor, source=opts.source, channel=channel, withheld=withheld
+            )
+        )
         return view
 
     @api.get("/v1/liaison/cases", summary="Cases of people whose consent covers the caller now")
@@ -791,7 +829,8 @@ def create_api(
         """Never contact notes, whatever the consent. Filters test only what the caller is
         shown: a program status withheld for want of consent matches no `status`."""
         fresh(["liaison"], min_position)
-        view: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor)
+        withheld: Withheld = {}
+        view: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, withheld=withheld)
         if status is not None:
             view = [e for e in view if (e.get("program") or {}).get("status") == status.value]
         if case_status is not None:
@@ -802,7 +841,7 @@ def create_api(
             ]
             view = [e for e in view if e["cases"]]
         result = paged(view, lambda e: (e["person_id"],), cursor, limit)
-        recorded(result["items"], actor, "api:/v1/liaison/cases")
+        recorded(result["items"], actor, "api:/v1/liaison/cases", withheld)
         return result
 
     @api.get("/v1/liaison/cases/{person_id}", summary="One person's case view, if consented")
@@ -810,7 +849,10 @@ def create_api(
         person_id: UUID, actor: ActorDep, min_position: MinPosition = None
     ) -> dict[str, Any]:
         fresh(["liaison"], min_position)
-        found: list[dict[str, Any]] = disclose(reads.liaison_case_view, actor, person_id)
+        withheld: Withheld = {}
+        found: list[dict[str, Any]] = disclose(
+            reads.liaison_case_view, actor, person_id, withheld=withheld
+        )
         if not found:
             channel = "api:/v1/liaison/cases/{person_id}"
             with read_pool.connection() as conn:
@@ -820,7 +862,7 @@ def create_api(
                 )
             record(refused)
             raise not_found("case view for that person")
-        return recorded(found, actor, "api:/v1/liaison/cases/{person_id}")[0]
+        return recorded(found, actor, "api:/v1/liaison/cases/{person_id}", withheld)[0]
 
     # -- evaluation (de-identified, small cells suppressed) -----------------------------------
     metrics: dict[str, Callable[..., Any]] = {

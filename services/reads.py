@@ -47,9 +47,13 @@ def liaison_case_view(
     *,
     at: datetime | None = None,
     schema: str = liaison.SCHEMA,
+    withheld: dict[UUID, list[InformationKind]] | None = None,
 ) -> list[dict[str, Any]]:
     """The case view of everyone whose consent covers this caller's legal-status access now
-    (or, for an auditor's replay, at `at`, read from the view as rebuilt then: `schema`)."""
+    (or, for an auditor's replay, at `at`, read from the view as rebuilt then: `schema`).
+
+    What an entry leaves out for want of consent (a program status, summaries shared
+    with the caller) is added to `withheld`, per person, to be recorded."""
     now = at or datetime.now(UTC)
     candidates = [person_id] if person_id else liaison.person_ids_with_cases(conn, schema=schema)
     consents = {p: app.consents_of(p) for p in candidates}  # each person's, read once, now
@@ -63,14 +67,20 @@ def liaison_case_view(
     for entry in view:
         person = entry["person_id"]
         entry["consent_id"] = allowed[person]
-        if not cover(person, InformationKind.PROGRAM_STATUS):
+        left_out = []
+        if not cover(person, InformationKind.PROGRAM_STATUS) and entry["program"] is not None:
             entry["program"] = None
+            left_out.append(InformationKind.PROGRAM_STATUS)
+        # A summary is for the one it was shared with, not for whoever has consent.
+        mine = [s for s in entry["progress_summaries"] if addressed_to(actor, s)]
         if not cover(person, InformationKind.PROGRESS_SUMMARY):
             entry["progress_summaries"] = []
-        else:  # a summary is for the one it was shared with, not for whoever has consent
-            entry["progress_summaries"] = [
-                s for s in entry["progress_summaries"] if addressed_to(actor, s)
-            ]
+            if mine:
+                left_out.append(InformationKind.PROGRESS_SUMMARY)
+        else:
+            entry["progress_summaries"] = mine
+        if left_out and withheld is not None:
+            withheld[person] = left_out
     return view
 
 
@@ -113,11 +123,37 @@ def liaison_withheld(
 
 
 def liaison_disclosures(
-    view: list[dict[str, Any]], actor: Actor, *, source: str, channel: str
+    view: list[dict[str, Any]],
+    actor: Actor,
+    *,
+    source: str,
+    channel: str,
+    withheld: dict[UUID, list[InformationKind]] | None = None,
 ) -> list[CloudEvent]:
-    """One record per person and kind of information this answer disclosed."""
+    """One record per person and kind of information this answer disclosed, and one per
+    kind it left out for want of consent (`withheld`, from `liaison_case_view`)."""
     now = datetime.now(UTC)
     records = []
+    shown = {entry["person_id"] for entry in view}
+    for person, kinds in (withheld or {}).items():
+        if person not in shown:  # not in this page of the answer
+            continue
+        for kind in kinds:
+            records.append(
+                disclosure_record(
+                    record_id=f"disclosure:{uuid.uuid4()}",
+                    source=source,
+                    person_id=str(person),
+                    recipient_principal=actor.principal,
+                    recipient_organisation=actor.organisation,
+                    recipient_role=actor.role.value,
+                    channel=channel,
+                    information_kind=kind.value,
+                    purpose=f"asked by {actor.principal} through the liaison case view",
+                    consent_id=None,
+                    at=now,
+                )
+            )
     for entry in view:
         kinds = [InformationKind.LEGAL_STATUS]
         if entry.get("program") is not None:

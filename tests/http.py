@@ -21,4 +21,5 @@ def keyed(client: Any) -> Any:
 
 
 def api_client(base_url: str, **options: Any) -> httpx.Client:
-    return keyed(httpx.Client(base_url=base_url, **options))
+    client: httpx.Client = keyed(httpx.Client(base_url=base_url, **options))
+    return client

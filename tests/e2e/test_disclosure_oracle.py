@@ -1026,3 +1026,47 @@ def test_every_refused_consent_gated_read_is_recorded_as_withheld(
     assert not left, "\n".join(
         f"{n} refused read(s) of {k} with no withheld record" for k, n in sorted(left.items())
     )
+
+
+PERSON_LESS = {"/v1/caseloads/{case_manager}"}
+"""Scoped reads about no one person: a refusal there has no person to record it under."""
+
+
+def test_every_refused_read_of_someone_elses_record_is_recorded_as_withheld(
+    api: Api, catalogue: Catalogue, backend: Backend, site: Site
+) -> None:
+    """A 404 for a record that exists (another caller's list shows it) is, for the
+    auditors, a withheld disclosure: who asked, through which route."""
+    started = datetime.now(UTC)
+    refused: Counter[tuple[str, str]] = Counter()  # (principal, channel)
+    for path, rule in get_routes(api):
+        params = path_parameters(path)
+        if not rule.scopes or not params or path in PERSON_LESS:
+            continue
+        if access.CONSENTED in rule.scopes.values():
+            continue  # the test above, person by person
+        [name] = params
+        for who in [w for w in allowed_principals(rule) if WHO[w].role in rule.scopes]:
+            for value in candidates(catalogue.values, name, site.own):
+                answer = api.get(who, path.replace(f"{{{name}}}", value), api.query(path))
+                if answer.status == 404:
+                    refused[(who, f"api:{path}")] += 1
+    assert refused, "no refused read to look for"
+
+    def unrecorded() -> dict[str, int]:
+        found: Counter[tuple[str, str]] = Counter()
+        for r in read_all(backend.settings.bootstrap_servers, AUDIT):
+            try:
+                event = json.loads(r.value)
+            except ValueError:
+                continue
+            if not isinstance(event, dict) or event.get("type") != WITHHELD:
+                continue
+            data = event["data"]
+            if datetime.fromisoformat(data["decided_at"]) >= started:
+                found[(data.get("recipient_principal"), data["channel"])] += 1
+        return {" ".join(k): n - found[k] for k, n in refused.items() if found[k] < n}
+
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not unrecorded(), 30, "a withheld record of every refused read")
+    assert not unrecorded(), unrecorded()
