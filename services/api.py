@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import copy
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,11 +24,21 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError, SchemaValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -232,6 +243,109 @@ RECORDS = [Depends(idempotency_key)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise PydanticCustomError("datetime_type", "Input should be a date and time, not a number")
+    return value
+
+
+QueryTime = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""A time in a query: ISO 8601 with its offset, as documented (pydantic alone reads a number
+as seconds since 1970, and a time without an offset as one in no zone)."""
+
+
+AS_TEXT = {
+    "date": (r"^\d{4}-\d{2}-\d{2}$", "date_parsing", "as text, e.g. 2026-03-02"),
+    "datetime": (
+        r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$",
+        "datetime_parsing",
+        "as text, e.g. 2026-03-02T09:30:00-08:00",
+    ),
+    "uuid": (
+        r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+        "uuid_parsing",
+        "as text, e.g. 0b8e4c1e-5a43-4f5e-9a7e-2f1d6c3b9a10",
+    ),
+}
+"""How JSON carries a date, a date and time, and a UUID (RFC 3339, RFC 4122): as text of
+this form (not a number of seconds, not hex digits without their hyphens); the error a
+value of another form gets, and what it says."""
+
+
+def _as_text(kind: str) -> dict[str, Any]:
+    pattern, error, says = AS_TEXT[kind]
+    text = {"type": "str", "pattern": pattern}
+    # A union of one is validated as its only member, which has no error of its own.
+    return {
+        "type": "union",
+        "choices": [text, text],
+        "custom_error_type": error,
+        "custom_error_context": {"error": says},
+    }
+
+
+def types_only(schema: Any) -> Any:
+    """A pydantic core schema without its functions: the types and constraints alone,
+    dates, times and UUIDs as the text JSON carries them in (`AS_TEXT`).
+
+    Each model's class is swapped for a plain one too, or pydantic-core would validate
+    a complete model with the model's own validator, functions and all."""
+    if isinstance(schema, list):
+        return [types_only(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if kind in AS_TEXT:
+        return _as_text(kind)
+    if kind in ("function-before", "function-after", "function-wrap"):
+        return types_only(schema["schema"])
+    if kind == "function-plain":
+        return {"type": "any"}
+    stripped = {key: types_only(value) for key, value in schema.items()}
+    if kind == "model":
+        stripped["cls"] = type("Checked", (), {})
+    return stripped
+
+
+async def check_json_body(request: Request) -> None:
+    """The route's `JsonBodyRoute.checker` on the body, once the caller is authorised."""
+    checker = getattr(request.scope.get("route"), "checker", None)
+    body = await request.body()
+    if checker is None or not body:
+        return
+    try:
+        checker.validate_json(body, strict=True)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if not any(e["type"] == "json_invalid" for e in errors):  # FastAPI answers those
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in errors]
+            ) from None
+
+
+class JsonBodyRoute(APIRoute):
+    """A route that checks a JSON body as JSON first, strictly: every value of the type
+    the document states (`0` is not a date, `"25"` not a number, `1` not `true`).
+
+    FastAPI validates the decoded body, and pydantic converts all of those; so, after
+    the caller's role is checked, the body is checked against its model's types alone
+    (`types_only`) in pydantic's strict JSON mode, and then validated as usual (every
+    validator, the same errors)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        dependencies = [*(kwargs.pop("dependencies", None) or []), Depends(check_json_body)]
+        super().__init__(path, endpoint, dependencies=dependencies, **kwargs)
+        body_type = self.body_field.field_info.annotation if self.body_field else None
+        self.checker = (
+            None
+            if body_type is None
+            else SchemaValidator(types_only(TypeAdapter(body_type).core_schema))
+        )
+
+
 def create_routes(
     router: FastAPI,
     path: str,
@@ -368,6 +482,7 @@ def create_api(
         dependencies=[Depends(authorize)],
         responses=PROBLEM_RESPONSES,
     )
+    api.router.route_class = JsonBodyRoute
     install_problem_handlers(api)
     api.add_exception_handler(405, method_not_allowed)
 
@@ -743,8 +858,8 @@ def create_api(
     @api.get("/v1/owg-agenda", summary="What changed since the last OWG meeting")
     def owg_agenda(
         actor: ActorDep,
-        since: datetime,
-        until: datetime | None = None,
+        since: QueryTime,
+        until: QueryTime | None = None,
         min_position: MinPosition = None,
     ) -> Any:
         fresh(["agenda"], min_position)
@@ -766,7 +881,7 @@ def create_api(
     def audit_trail(
         actor: ActorDep,
         person_id: UUID | None = None,
-        since: datetime | None = None,
+        since: QueryTime | None = None,
         limit: Limit = DEFAULT_LIMIT,
         min_position: MinPosition = None,
     ) -> Any:
