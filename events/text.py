@@ -11,6 +11,12 @@ checked on the normalised text.
 
 Events stored before this check existed load unchanged (the mapper validates them
 with `STORED`): what is in the store is history, refused only at the edge.
+
+What a request may hold is stated in its JSON Schema (the OpenAPI document): every
+`Text` there has the `pattern` TEXT_PATTERN, unless its field has a stricter pattern of
+its own. (Unpaired surrogates cannot be named in a pattern; JSON text in UTF-8 cannot
+carry them anyway, only a `\ud800` escape can.) Schemas of what is stored and published
+(serialization mode: events, answers) do not have it, as history may not match it.
 """
 
 from __future__ import annotations
@@ -18,10 +24,19 @@ from __future__ import annotations
 import unicodedata
 from typing import Annotated, Any, Final
 
-from pydantic import BeforeValidator, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import BeforeValidator, GetJsonSchemaHandler, ValidationInfo
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
-__all__ = ["ACCEPTED_TEXT", "STORED", "TEXT_ERROR", "Text", "unusable_character", "usable_text"]
+__all__ = [
+    "ACCEPTED_TEXT",
+    "STORED",
+    "TEXT_ERROR",
+    "TEXT_PATTERN",
+    "Text",
+    "unusable_character",
+    "usable_text",
+]
 
 TEXT_ERROR: Final = "text_character"
 """The pydantic error type of a refused character (the API's problems name what is accepted)."""
@@ -87,5 +102,31 @@ def usable_text(value: Any) -> Any:
     return unicodedata.normalize("NFC", text)
 
 
-Text = Annotated[str, BeforeValidator(_checked)]
+_NON_CHARACTERS_BEYOND_BMP = "".join(
+    chr(plane << 16 | low) for plane in range(1, 17) for low in (0xFFFE, 0xFFFF)
+)
+
+TEXT_PATTERN: Final = (
+    r"^(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff"
+    + _NON_CHARACTERS_BEYOND_BMP
+    + r"]|\r\n)*$"
+)
+"""`unusable_character` as a JSON Schema pattern (ECMA-262, Python and Rust alike): no
+control character but tab and newline (a carriage return only before a newline), no
+non-character; the 32 beyond the first plane are in it as themselves."""
+
+
+class _StatesWhatItAccepts:
+    """Adds TEXT_PATTERN to a validation-mode JSON Schema without a pattern of its own."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        if handler.mode == "validation" and found.get("type") == "string":
+            found.setdefault("pattern", TEXT_PATTERN)
+        return found
+
+
+Text = Annotated[str, BeforeValidator(_checked), _StatesWhatItAccepts()]
 """A string field: usable characters only, NFC-normalised; give each its `max_length`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from events import text as text_module
 from events.referral import Incident, ReferralReceived
-from events.text import TEXT_ERROR, Text, unusable_character
+from events.text import TEXT_ERROR, TEXT_PATTERN, Text, unusable_character
 from infra.mapper import JSONBytesTranscoder, PydanticMapper
 from services import commands
 from services.api import create_api
@@ -142,9 +143,52 @@ def test_every_string_in_every_command_schema_states_its_maximum_length(
     missing = [
         path
         for path, node in _all_string_schemas(command.model_json_schema())
-        if "maxLength" not in node and "pattern" not in node and "const" not in node
+        if "maxLength" not in node
+        and node.get("pattern") in (None, TEXT_PATTERN)
+        and "const" not in node
     ]
     assert missing == []
+
+
+def test_the_text_pattern_refuses_exactly_what_text_refuses() -> None:
+    """Every code point but the surrogates (no pattern can name those), alone; then the
+    carriage return, refused but before a newline."""
+    pattern = re.compile(TEXT_PATTERN)
+    for code in [*range(0xD800), *range(0xE000, 0x30000)]:
+        char = chr(code)
+        assert (pattern.fullmatch(char) is None) == bool(unusable_character(char)), hex(code)
+    for char in (chr(plane << 16 | low) for plane in range(17) for low in (0xFFFD, 0xFFFE, 0xFFFF)):
+        assert (pattern.fullmatch(char) is None) == bool(unusable_character(char)), ord(char)
+    assert pattern.fullmatch("one\r\ntwo") and not pattern.fullmatch("one\rtwo")
+
+
+def test_json_schema_validators_read_the_pattern_alike() -> None:
+    """The Rust validator schemathesis uses, and Python's jsonschema, as the server does."""
+    import jsonschema
+    import jsonschema_rs
+
+    schema = {"type": "string", "pattern": TEXT_PATTERN}
+    rust = jsonschema_rs.validator_for(schema)
+    for value in ("plain", "tab\tand\r\nnewline", "emoji \U0001f600", "日本語"):
+        assert rust.is_valid(value) and jsonschema.Draft202012Validator(schema).is_valid(value)
+    for value in REFUSED.values():
+        if not any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            assert not rust.is_valid(value), value
+            assert not jsonschema.Draft202012Validator(schema).is_valid(value), value
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.__name__)
+def test_what_a_command_accepts_is_stated_and_what_it_stores_is_not(
+    command: type[BaseModel],
+) -> None:
+    """A validation-mode schema (a request's) states the pattern on each text field with
+    none of its own; a serialization-mode one (what is stored and answered) does not."""
+    accepted = [node for _, node in _all_string_schemas(command.model_json_schema())]
+    assert all("pattern" in node for node in accepted)
+    shown = [
+        node for _, node in _all_string_schemas(command.model_json_schema(mode="serialization"))
+    ]
+    assert not any(node.get("pattern") == TEXT_PATTERN for node in shown)
 
 
 def test_a_stored_event_with_such_a_character_still_loads() -> None:
