@@ -13,6 +13,7 @@ from the annotations of the endpoint functions made by `create_routes`.)
 import asyncio
 import contextlib
 import copy
+import functools
 import math
 import re
 import uuid
@@ -287,9 +288,34 @@ def _as_text(kind: str) -> dict[str, Any]:
     }
 
 
+CONSTRAINTS = frozenset(
+    f"{name}_validator"
+    for name in (
+        "greater_than",
+        "greater_than_or_equal",
+        "less_than",
+        "less_than_or_equal",
+        "multiple_of",
+        "min_length",
+        "max_length",
+    )
+)
+"""pydantic's own checks of a field's bounds, where it cannot put them in the schema."""
+
+
+def _is_constraint(function: Any) -> bool:
+    return (
+        isinstance(function, functools.partial)
+        and getattr(function.func, "__module__", "") == "pydantic._internal._validators"
+        and getattr(function.func, "__name__", "") in CONSTRAINTS
+    )
+
+
 def types_only(schema: Any) -> Any:
     """A pydantic core schema without its functions: the types and constraints alone,
-    dates, times and UUIDs as the text JSON carries them in (`AS_TEXT`).
+    dates, times and UUIDs as the text JSON carries them in (`AS_TEXT`). Lengths are
+    the sent text's then, as JSON Schema counts them (Text checks the normalised text
+    too, so a CRLF is not one character short of a limit).
 
     Each model's class is swapped for a plain one too, or pydantic-core would validate
     a complete model with the model's own validator, functions and all."""
@@ -300,6 +326,8 @@ def types_only(schema: Any) -> Any:
     kind = schema.get("type")
     if kind in AS_TEXT:
         return _as_text(kind)
+    if kind == "function-after" and _is_constraint(schema["function"].get("function")):
+        return {**schema, "schema": types_only(schema["schema"])}
     if kind in ("function-before", "function-after", "function-wrap"):
         return types_only(schema["schema"])
     if kind == "function-plain":

@@ -57,6 +57,21 @@ def test_a_value_of_another_json_type_is_refused_naming_the_field(
     assert response.json()["errors"][0]["field"].startswith(field), response.text
 
 
+def test_a_length_limit_counts_the_text_sent_as_json_schema_does(
+    client_and_people: tuple[TestClient, dict[str, dict[str, str]]],
+) -> None:
+    """Five characters sent, three once CRLF is LF: the documented limit of four holds."""
+    client, people = client_and_people
+    body = referral_body()
+    body["incident"]["nibrs_code"] = "\r\n\r\n0"
+    response = client.post("/v1/referrals", json=body, headers=people["officer.reyes"])
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "body.incident.nibrs_code"
+    body["incident"]["nibrs_code"] = "3\r\n5"
+    response = client.post("/v1/referrals", json=body, headers=people["officer.reyes"])
+    assert response.status_code == 201, response.text
+
+
 def test_the_documented_json_is_accepted(
     client_and_people: tuple[TestClient, dict[str, dict[str, str]]],
 ) -> None:
