@@ -224,13 +224,18 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+KEY_PATTERN = r"^[!-~](?:[ -~]*[!-~])?$"
+"""An Idempotency-Key is visible ASCII (spaces inside): what a header carries as it is sent."""
+
+
 def idempotency_key(
     key: Annotated[
-        Text,
+        str,  # not Text: KEY_PATTERN is stricter, and Text's own would allow line breaks
         Header(
             alias="Idempotency-Key",
             min_length=1,
             max_length=MAX_KEY,
+            pattern=KEY_PATTERN,
             description="Required: a new key (a UUID) per request; a retry with the same key "
             "gets the first answer and records nothing twice",
         ),

@@ -75,3 +75,30 @@ def test_a_method_not_allowed_names_every_method_the_path_takes() -> None:
         assert refused.headers["content-type"] == "application/problem+json"
         assert set(refused.headers["allow"].split(", ")) == {"GET", "POST"}
         assert "allowed: GET, POST" in refused.json()["detail"]
+
+
+def test_an_idempotency_key_is_visible_ascii() -> None:
+    """The header's schema had Text's pattern, which allows what no header can carry
+    (a line break): generated keys could not even be sent."""
+    from services.commands import AdoptPolicy
+    from tests.factories import OFFICER, POLICY_TERMS, referral_body
+    from tests.principals import cast
+
+    application = LeadApplication(env=IN_MEMORY)
+    application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), OFFICER)
+    officer = cast(application)["officer.reyes"]
+    api = create_api(application, read_pool=None, principals=Principals(application))  # type: ignore[arg-type]  # no reads
+    with TestClient(api) as client:
+        for key, status in (("5b0c1f7e 3b0e", 201), ("cl\u00e9", 422)):
+            sent = client.post(
+                "/v1/referrals",
+                json=referral_body(),
+                headers={**officer, "Idempotency-Key": key.encode()},
+            )
+            assert sent.status_code == status, (key, sent.text)
+    [header] = [
+        p
+        for p in api.openapi()["paths"]["/v1/referrals"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    ]
+    assert header["schema"]["pattern"] == r"^[!-~](?:[ -~]*[!-~])?$"
