@@ -26,7 +26,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
@@ -59,7 +59,7 @@ from projections import evaluation
 from projections import queue as queue_queries
 from projections import referrals as referral_queries
 from projections.referrals import ReferralStatus
-from services import access, reads, subscriptions
+from services import access, answers, reads, subscriptions
 from services import commands as c
 from services.application import LeadApplication, Receipt
 from services.errors import NotFoundError
@@ -578,7 +578,11 @@ def create_api(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz", summary="PostgreSQL, Kafka and the read side are ready")
+    @api.get(
+        "/readyz",
+        summary="PostgreSQL, Kafka and the read side are ready",
+        responses={200: {"model": answers.Readiness}},
+    )
     def readyz() -> JSONResponse:
         checks = readiness() if readiness else {"ready": True}
         return JSONResponse(checks, status_code=200 if checks.get("ready") else 503)
@@ -588,7 +592,11 @@ def create_api(
     def me(actor: ActorDep) -> Actor:
         return actor
 
-    @api.get("/v1/principals", summary="Every principal, active or revoked (no tokens)")
+    @api.get(
+        "/v1/principals",
+        summary="Every principal, active or revoked (no tokens)",
+        responses={200: {"model": answers.Page[answers.PrincipalView]}},
+    )
     def list_principals(cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT) -> Any:
         views = [
             {
@@ -642,6 +650,7 @@ def create_api(
         "/v1/principals/{name}/revoke",
         summary="Revoke a principal's access at once",
         dependencies=RECORDS,
+        responses={200: {"model": answers.RevokedPrincipal}},
     )
     def revoke_principal(name: Name, body: Revocation, actor: ActorDep) -> dict[str, Any]:
         view = principals.revoke(actor=actor, name=name, reason=body.reason)
@@ -658,7 +667,11 @@ def create_api(
     def adopt_policy(command: c.AdoptPolicy, actor: ActorDep) -> ReceiptOut:
         return out(app.adopt_policy(command, actor))
 
-    @api.get("/v1/policy", summary="Every version of the site policy")
+    @api.get(
+        "/v1/policy",
+        summary="Every version of the site policy",
+        responses={200: {"model": answers.PolicyVersions}},
+    )
     def read_policy() -> dict[str, Any]:
         policy = app.get_policy()
         return {
@@ -713,7 +726,11 @@ def create_api(
         [answer] = referrer_answers(actor, referrer_views(actor, [referral]), channel)
         return dict(answer)
 
-    @api.get("/v1/referrals", summary="Referrals (referrers: their own, status only)")
+    @api.get(
+        "/v1/referrals",
+        summary="Referrals (referrers: their own, status only)",
+        responses={200: {"model": answers.Page[answers.ReferralView | answers.ReferrerView]}},
+    )
     def list_referrals(
         actor: ActorDep,
         status: Annotated[
@@ -757,7 +774,11 @@ def create_api(
         result["items"] = referrer_answers(actor, result["items"], channel)
         return result
 
-    @api.get("/v1/referrals/{referral_id}", summary="One referral (referrers: status only)")
+    @api.get(
+        "/v1/referrals/{referral_id}",
+        summary="One referral (referrers: status only)",
+        responses={200: {"model": answers.ReferralView | answers.ReferrerView}},
+    )
     def read_referral(
         referral_id: UUID, actor: ActorDep, min_position: MinPosition = None
     ) -> dict[str, Any]:
@@ -772,7 +793,11 @@ def create_api(
         return referral_answer(actor, referral, "api:/v1/referrals/{referral_id}")
 
     # -- caseloads -----------------------------------------------------------------------
-    @api.get("/v1/caseloads", summary="Caseload sizes against target, warning and cap")
+    @api.get(
+        "/v1/caseloads",
+        summary="Caseload sizes against target, warning and cap",
+        responses={200: {"model": answers.Page[answers.CaseloadSize]}},
+    )
     def caseloads(
         actor: ActorDep,
         case_manager: Annotated[Text | None, Query(max_length=200)] = None,
@@ -791,7 +816,11 @@ def create_api(
         )
         return paged(rows, lambda r: (r["case_manager"],), cursor, limit)
 
-    @api.get("/v1/caseloads/{case_manager}", summary="One caseload, most in need first")
+    @api.get(
+        "/v1/caseloads/{case_manager}",
+        summary="One caseload, most in need first",
+        responses={200: {"model": answers.Page[answers.CaseloadMember]}},
+    )
     def caseload(
         case_manager: Name,
         actor: ActorDep,
@@ -854,7 +883,11 @@ def create_api(
             ]
         )
 
-    @api.get("/v1/participants/{person_id}", summary="The case record, contact notes included")
+    @api.get(
+        "/v1/participants/{person_id}",
+        summary="The case record, contact notes included",
+        responses={200: {"model": answers.CaseRecord}},
+    )
     def participant_record(person_id: UUID, actor: ActorDep) -> dict[str, Any]:
         """Only for the participant's case manager and the project manager."""
         works_with(person_id, actor, read="api:/v1/participants/{person_id}")
@@ -868,7 +901,11 @@ def create_api(
         return reads.participant_record(app, person_id)
 
     # -- referral queue and OWG agenda ------------------------------------------------------
-    @api.get("/v1/queue", summary="Open referrals in priority order, and places left")
+    @api.get(
+        "/v1/queue",
+        summary="Open referrals in priority order, and places left",
+        responses={200: {"model": answers.Queue}},
+    )
     def queue(
         actor: ActorDep,
         pathway: Pathway | None = None,
@@ -888,7 +925,11 @@ def create_api(
         )
         return {"capacity_left": app.capacity_left(), **result}
 
-    @api.get("/v1/owg-agenda", summary="What changed since the last OWG meeting")
+    @api.get(
+        "/v1/owg-agenda",
+        summary="What changed since the last OWG meeting",
+        responses={200: {"model": answers.Agenda}},
+    )
     def owg_agenda(
         actor: ActorDep,
         since: QueryTime,
@@ -910,7 +951,11 @@ def create_api(
         return sections
 
     # -- audit -------------------------------------------------------------------------
-    @api.get("/v1/audit/trail", summary="Every event with its actor, every disclosure")
+    @api.get(
+        "/v1/audit/trail",
+        summary="Every event with its actor, every disclosure",
+        responses={200: {"model": answers.Trail}},
+    )
     def audit_trail(
         actor: ActorDep,
         person_id: UUID | None = None,
@@ -956,7 +1001,11 @@ def create_api(
         )
         return view
 
-    @api.get("/v1/liaison/cases", summary="Cases of people whose consent covers the caller now")
+    @api.get(
+        "/v1/liaison/cases",
+        summary="Cases of people whose consent covers the caller now",
+        responses={200: {"model": answers.Page[answers.LiaisonView]}},
+    )
     def liaison_cases(
         actor: ActorDep,
         status: Annotated[
@@ -992,7 +1041,11 @@ def create_api(
         recorded(result["items"], actor, "api:/v1/liaison/cases", withheld)
         return result
 
-    @api.get("/v1/liaison/cases/{person_id}", summary="One person's case view, if consented")
+    @api.get(
+        "/v1/liaison/cases/{person_id}",
+        summary="One person's case view, if consented",
+        responses={200: {"model": answers.LiaisonView}},
+    )
     def liaison_person(
         person_id: UUID, actor: ActorDep, min_position: MinPosition = None
     ) -> dict[str, Any]:
@@ -1024,7 +1077,11 @@ def create_api(
         "filings-before-after-enrollment": evaluation.filings_before_after_enrollment,
     }
 
-    @api.get("/v1/metrics/referrals-by-race-ethnicity", summary="Equity: referrals by race")
+    @api.get(
+        "/v1/metrics/referrals-by-race-ethnicity",
+        summary="Equity: referrals by race",
+        responses={200: {"model": answers.Equity}},
+    )
     def equity(min_position: MinPosition = None) -> Any:
         """Referrals by race and ethnicity beside the site's baseline of eligible arrests."""
         fresh(["evaluation"], min_position)
@@ -1034,7 +1091,11 @@ def create_api(
             suppress_below=opts.suppress_below,
         )
 
-    @api.get("/v1/metrics/{name}", summary="An evaluation metric, de-identified")
+    @api.get(
+        "/v1/metrics/{name}",
+        summary="An evaluation metric, de-identified",
+        responses={200: {"model": answers.Metric}},
+    )
     def metric(
         name: Annotated[Text, Path(max_length=100)], min_position: MinPosition = None
     ) -> Any:
@@ -1183,8 +1244,13 @@ def create_api(
     @api.get(
         "/v1/subscriptions/{projection}",
         summary="Server-Sent Events of a view's row changes; resumable with Last-Event-ID",
-        response_class=JSONResponse,
-        responses={200: {"content": {"text/event-stream": {}}}},
+        response_class=StreamingResponse,  # it answers a stream, never JSON, when it answers 200
+        responses={
+            200: {
+                "description": "One `data:` line of JSON per row change, `id:` to resume at",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        },
     )
     async def subscribe(
         projection: str,
@@ -1326,6 +1392,11 @@ def document_answers(document: dict[str, Any]) -> dict[str, Any]:
                     answer.setdefault("headers", {}).update(REPLAYED)
             if method.lower() == "get":
                 responses.pop("409", None)
+            for answer in responses.values():  # a route's `dict` beside the model it is
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                if ("$ref" in schema or "anyOf" in schema) and schema.get("type") == "object":
+                    for inferred in ("type", "additionalProperties", "title"):
+                        schema.pop(inferred, None)
     ready = document.get("paths", {}).get("/readyz", {}).get("get")
     if ready is not None:
         answers = ready["responses"]

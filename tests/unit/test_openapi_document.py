@@ -102,3 +102,18 @@ def test_an_idempotency_key_is_visible_ascii() -> None:
         if p["name"] == "Idempotency-Key"
     ]
     assert header["schema"]["pattern"] == r"^[!-~](?:[ -~]*[!-~])?$"
+
+
+def test_every_json_answer_has_a_schema_that_says_something(document: dict[str, Any]) -> None:
+    """Each read's answer is described (services.answers), not `{}` or any object: the
+    API fuzzing checks every answer it gets against it."""
+    for method, path, operation in operations(document):
+        for status, answer in operation["responses"].items():
+            schema = answer.get("content", {}).get("application/json", {}).get("schema")
+            if schema is None or not status.startswith("2"):
+                continue
+            described = "$ref" in schema or "anyOf" in schema or "properties" in schema
+            typed_map = schema.get("type") == "object" and isinstance(
+                schema.get("additionalProperties"), dict
+            )
+            assert described or typed_map, (method, path, status, schema)
