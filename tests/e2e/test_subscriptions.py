@@ -156,7 +156,7 @@ def test_subscriptions_follow_the_same_rules_as_reads(
         api_client(backend.base_url, timeout=30) as client,
         listening(backend, "/v1/subscriptions/referrals?start=now", officer) as listener,
     ):
-        theirs = client.post("/v1/referrals", json=referral("community", 0), headers=officer)
+        theirs = client.post("/v1/referrals", json=referral("social_contact", 0), headers=officer)
         assert theirs.status_code == 201, theirs.text
         [*_, (_, _, change)] = listener.until(
             lambda e: (e[2].get("values") or {}).get("referral_id") == theirs.json()["id"], 30

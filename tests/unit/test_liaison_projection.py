@@ -295,8 +295,8 @@ def test_every_event_delivered_twice_gives_identical_tables(site: Scenario) -> N
     assert len(once["hearings"]) == 1
 
 
-def test_a_summary_shared_with_someone_else_is_not_the_liaisons() -> None:
-    event = ProgressSummaryShared(
+def _summary_for(role: Role, organisation: str) -> ProgressSummaryShared:
+    return ProgressSummaryShared(
         originator_id=uuid4(),
         originator_version=9,
         timestamp=datetime(2024, 3, 1, 12, tzinfo=UTC),
@@ -304,12 +304,25 @@ def test_a_summary_shared_with_someone_else_is_not_the_liaisons() -> None:
         occurred_at=datetime(2024, 3, 1, 12, tzinfo=UTC),
         person_id=uuid4(),
         summary_id=uuid4(),
-        recipient_organisation="Public Defender Association",
-        recipient_role=Role.PUBLIC_DEFENDER,
-        summary="for the defender only",
+        recipient_organisation=organisation,
+        recipient_role=role,
+        summary=f"for the {role.value} only",
         consent_id=uuid4(),
     )
+
+
+def test_a_summary_shared_with_someone_outside_the_legal_system_is_not_the_liaisons() -> None:
+    event = _summary_for(Role.COMMUNITY_PARTNER, "Housing Partner")
     assert LiaisonProjection().handle(event, 3) == []
+
+
+def test_a_summary_keeps_its_recipient_so_only_they_read_it() -> None:
+    # The liaison view serves both legal readers; each row names its recipient,
+    # and the read path answers a summary only to the role it was shared with.
+    for role in (Role.PUBLIC_DEFENDER, Role.LIAISON_PROSECUTOR):
+        [row] = LiaisonProjection().handle(_summary_for(role, "Office"), 3)
+        assert row.table == "progress_summaries"
+        assert row.values["recipient_role"] == role.value
 
 
 def test_two_hearings_in_one_case_are_two_rows() -> None:
