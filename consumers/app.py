@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,8 +14,9 @@ from typing import Any, TypeVar
 import faust
 
 from consumers.deadletter import deadletter_record
-from consumers.projector import Projector
-from consumers.prosecution import ProsecutionFeed
+from consumers.failures import Failed, Failure, Retry, describe, isolate
+from consumers.projector import AUDIT_TRAIL, PROJECTIONS, PROSECUTION_FEED, Error, Projector
+from consumers.prosecution import Outgoing, ProsecutionFeed
 from consumers.transport import App
 from events.envelope import CloudEvent, EnvelopeError
 from events.registry import UnknownEventTypeError
@@ -26,14 +28,16 @@ from events.topics import (
     PROSECUTION,
     projection_topic,
 )
-from infra.projection_store import Behind, Delivered, Partition
+from infra.projection_store import Behind, Delivered, Partition, Starts
 from infra.topic_reader import Message
 from projections.audit import disclosure_changes
+from projections.base import RowChange
 
 log = logging.getLogger(__name__)
 
 Agent = Callable[[Any], Awaitable[None]]
 T = TypeVar("T")
+X = TypeVar("X")
 
 
 def fail_fast(agent: Agent) -> Agent:
@@ -97,6 +101,33 @@ def run_starts(records: Sequence[Record]) -> dict[Partition, int]:
     return first
 
 
+async def feed_outgoing(
+    feed: ProsecutionFeed,
+    record: Record,
+    retry: Retry,
+    *,
+    failed: Failed,
+    set_aside: Callable[[Record, Exception], Awaitable[None]],
+) -> list[Outgoing]:
+    """What the prosecution feed publishes for `record`: nothing for a message that is
+    not an event (the projections agent dead-letters it), nor for one the feed cannot
+    handle, which goes to `set_aside`. The consent look-up (it reads the event store)
+    is retried as a store is (`Retry`)."""
+    try:
+        if not feed.concerns(record.value):
+            return []
+        # The consent look-up blocks: a thread.
+        return await retry.run(
+            lambda: asyncio.to_thread(feed.outgoing, record.value), failed=failed
+        )
+    except (EnvelopeError, UnknownEventTypeError) as exc:
+        log.info("prosecution feed skips %s: %s", record.offset, exc)
+        return []
+    except Exception as exc:
+        await set_aside(record, exc)
+        return []
+
+
 ReadRanges = Callable[[dict[tuple[str, int], tuple[int, int]], int], list[Message]]
 
 
@@ -110,7 +141,14 @@ def create_app(
     batch_size: int = 500,
     batch_wait: float = 0.01,
     feed: ProsecutionFeed | None = None,
+    retry: Retry | None = None,
 ) -> faust.App:
+    """The workers' app: the projections, the audit trail and the prosecution feed.
+
+    A message none of them can handle is dead-lettered and the partition goes on; a
+    failure that may pass is retried, and waited out while PostgreSQL is unavailable
+    (`consumers.failures`, `retry`)."""
+    retry = retry or Retry()
     app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
@@ -136,33 +174,6 @@ def create_app(
         DEADLETTER, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
-    if feed is not None:
-        outbound = {
-            name: app.topic(
-                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            )
-            for name in (PROSECUTION, AUDIT)
-        }
-
-        @app.agent(events, name="lead-prosecution-feed")
-        @fail_fast
-        async def publish(stream: Any) -> None:
-            # Acknowledged only once published: an event cut short is published again.
-            async for batch in stream.noack_take(batch_size, within=batch_wait):
-                for event in batch:
-                    try:
-                        outgoing = []
-                        if feed.concerns(event.value):  # the consent look-up blocks: a thread
-                            outgoing = await asyncio.to_thread(feed.outgoing, event.value)
-                    except (EnvelopeError, UnknownEventTypeError, ValueError) as exc:
-                        # Not an event: the projections agent dead-letters it.
-                        log.info("prosecution feed skips %s: %s", event.message.offset, exc)
-                        outgoing = []
-                    for item in outgoing:
-                        delivery = await outbound[item.topic].send(key=item.key, value=item.value)
-                        await delivery  # acknowledged before the offset is committed
-                    await stream.ack(event)
-
     rows_out = {
         projection_topic(p.name) for p in projector.projections if p.name in DASHBOARD_PROJECTIONS
     }
@@ -171,9 +182,14 @@ def create_app(
         AUDIT, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
-    async def dead_letter(record: Record, exc: Exception) -> Any:
+    async def dead_letter(record: Record, exc: BaseException) -> Any:
+        """Send `record` to the dead-letter topic with why; returns the delivery to await."""
         log.warning(
-            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc
+            "dead-lettering %s[%d]@%d: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            describe(exc),
         )
         return await deadletter.send(
             key=record.key,
@@ -184,9 +200,29 @@ def create_app(
                 offset=record.offset,
                 key=record.key,
                 value=record.value,
-                error=exc,
+                error=describe(exc),
             ),
         )
+
+    def reporting(consumer: str, records: Sequence[Record]) -> Failed:
+        """Logs each failure retried and marks the records' partitions stuck meanwhile."""
+        where = sorted({(r.topic, r.partition) for r in records})
+        began = time.monotonic()
+
+        async def failed(exc: BaseException, kind: Failure, attempts: int) -> None:
+            of = f" (attempt {attempts} of {retry.max_attempts})" if attempts else ""
+            log.warning(
+                "%s: %s stuck for %.1f s, %s%s: %s",
+                consumer,
+                ", ".join(f"{t}[{p}]" for t, p in where),
+                time.monotonic() - began,
+                kind.value,
+                of,
+                describe(exc),
+            )
+            await projector.mark_stuck(consumer, where, describe(exc))
+
+        return failed
 
     async def gaps_first(
         lane: str,
@@ -212,23 +248,98 @@ def create_app(
                         None,
                     )
 
+    async def settle(
+        consumer: str,
+        ready: list[tuple[Record, X]],
+        errors: dict[tuple[str, int, int], str],
+        starts: dict[Partition, int] | None,
+        store: Callable[
+            [list[tuple[Record, X]], list[Error], Starts | None, bool], Awaitable[None]
+        ],
+        nothing: X,
+        again: Callable[[Sequence[Record], None], Awaitable[None]],
+    ) -> None:
+        """Store `ready` (records with what they change) and the `errors` of those already
+        dead-lettered; a failure no retry fixes is narrowed down to the messages causing
+        it (`isolate`), which are dead-lettered and stored as changing nothing, so their
+        offsets count as applied and the partition goes on. The batch's own store also
+        clears its partitions' stuck marks, in its transaction; after any trouble they
+        are cleared once the whole batch is through."""
+
+        async def attempt(part: Sequence[tuple[Record, X]]) -> None:
+            whole = part is ready
+            records = [r for r, _ in part]
+            offsets = {(r.topic, r.partition, r.offset) for r in records} if errors else set()
+            found = [(*k, e) for k, e in errors.items() if k in offsets]
+            checked = starts if whole else run_starts(records)
+            await gaps_first(
+                consumer,
+                lambda: retry.run(
+                    lambda: store(list(part), found, checked, whole),
+                    failed=reporting(consumer, records),
+                ),
+                checked,
+                again,
+            )
+
+        async def dead(item: tuple[Record, X], exc: Exception) -> None:
+            record = item[0]
+            await (await dead_letter(record, exc))  # on the topic before its offset is stored
+            why = [(record.topic, record.partition, record.offset, describe(exc))]
+            checked = {(record.topic, record.partition): record.offset}
+            await gaps_first(
+                consumer,
+                lambda: retry.run(
+                    lambda: store([(record, nothing)], why, checked, False),
+                    failed=reporting(consumer, [record]),
+                    bounded=False,  # holds nothing of the message: only PostgreSQL can fail it
+                ),
+                checked,
+                again,
+            )
+
+        troubled = False
+
+        async def store_part(part: Sequence[tuple[Record, X]]) -> None:
+            nonlocal troubled
+            try:
+                await attempt(part)
+            except Exception:
+                troubled = True
+                raise
+
+        await isolate(ready, store_part, dead)
+        if troubled:
+            await projector.unstick(consumer, sorted({(r.topic, r.partition) for r, _ in ready}))
+
     async def store_disclosures(
         records: Sequence[Record], starts: dict[Partition, int] | None
     ) -> None:
-        ready = []
+        ready: list[tuple[Record, list[RowChange]]] = []
+        errors: dict[tuple[str, int, int], str] = {}
         for record in records:
             try:
                 changes = disclosure_changes(CloudEvent.from_json(record.value))
-            except (EnvelopeError, KeyError, ValueError) as exc:
+            except Exception as exc:  # not a disclosure this code reads, or a bug: set aside
                 await (await dead_letter(record, exc))
+                errors[(record.topic, record.partition, record.offset)] = describe(exc)
                 changes = []
-            ready.append(Delivered(record.topic, record.partition, record.offset, changes))
-        await gaps_first(
-            "disclosures",
-            lambda: projector.store_disclosures(ready, starts),
-            starts,
-            store_disclosures,
-        )
+            ready.append((record, changes))
+
+        async def store(
+            part: list[tuple[Record, list[RowChange]]],
+            found: list[Error],
+            checked: Starts | None,
+            whole: bool,
+        ) -> None:
+            await projector.store_disclosures(
+                [Delivered(r.topic, r.partition, r.offset, c) for r, c in part],
+                found,
+                checked,
+                clear=sorted({(r.topic, r.partition) for r, _ in part}) if whole else (),
+            )
+
+        await settle(AUDIT_TRAIL, ready, errors, starts, store, [], store_disclosures)
 
     async def project_records(
         records: Sequence[Record], starts: dict[Partition, int] | None
@@ -236,30 +347,42 @@ def create_app(
         """Project and store `records`. With `starts` (`run_starts`), what PostgreSQL
         lacks below them is read and stored first: Kafka's committed offset is only a
         hint, what PostgreSQL stored is the truth."""
-        ready = []
+        ready: list[tuple[Record, dict[str, list[RowChange]]]] = []
         deliveries = []
-        errors: list[tuple[str, int, int, str]] = []
+        errors: dict[tuple[str, int, int], str] = {}
         for record in records:
             try:
                 changes = projector.changes(record.value)
             except Exception as exc:  # a poison message: dead-letter it and carry on
                 deliveries.append(await dead_letter(record, exc))
                 changes = projector.nothing()
-                errors.append(
-                    (record.topic, record.partition, record.offset, f"{type(exc).__name__}: {exc}")
-                )
-            ready.append((record.topic, record.partition, record.offset, changes))
+                errors[(record.topic, record.partition, record.offset)] = describe(exc)
+            ready.append((record, changes))
         for delivery in deliveries:
             await delivery  # on the dead-letter topic before its offset is recorded
-        rows = await gaps_first(
-            "projections", lambda: projector.store(ready, errors, starts), starts, project_records
-        )
-        for row in rows:
-            if row.topic in rows_out:  # only the projections dashboards may read
-                # Straight to the producer: faust's topic layer costs more than the write.
-                await app.producer.send(row.topic, row.key, row.value, None, None, None)
 
-    @app.agent(audit, name="lead-audit-trail")
+        async def store(
+            part: list[tuple[Record, dict[str, list[RowChange]]]],
+            found: list[Error],
+            checked: Starts | None,
+            whole: bool,
+        ) -> None:
+            rows = await projector.store(
+                [(r.topic, r.partition, r.offset, c) for r, c in part],
+                found,
+                checked,
+                clear=sorted({(r.topic, r.partition) for r, _ in part}) if whole else (),
+            )
+            for row in rows:
+                if row.topic in rows_out:  # only the projections dashboards may read
+                    # Straight to the producer: faust's topic layer costs more than the write.
+                    await app.producer.send(row.topic, row.key, row.value, None, None, None)
+
+        await settle(
+            projector.consumer, ready, errors, starts, store, projector.nothing(), project_records
+        )
+
+    @app.agent(audit, name=AUDIT_TRAIL)
     @fail_fast
     async def audit_trail(stream: Any) -> None:
         # Acknowledged only once stored: a batch cut short is read again.
@@ -269,7 +392,7 @@ def create_app(
             for event in batch:
                 await stream.ack(event)
 
-    @app.agent(events, name="lead-projections")
+    @app.agent(events, name=PROJECTIONS)
     @fail_fast
     async def project(stream: Any) -> None:
         async for batch in stream.noack_take(batch_size, within=batch_wait):
@@ -277,5 +400,40 @@ def create_app(
             await project_records(records, run_starts(records))
             for event in batch:
                 await stream.ack(event)
+
+    if feed is not None:
+        outbound = {
+            name: app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            )
+            for name in (PROSECUTION, AUDIT)
+        }
+
+        async def set_aside(record: Record, exc: Exception) -> None:
+            await (await dead_letter(record, exc))
+            error = (record.topic, record.partition, record.offset, describe(exc))
+            await projector.record_errors(PROSECUTION_FEED, [error])
+
+        async def outgoing(record: Record) -> list[Outgoing]:
+            found = await feed_outgoing(
+                feed,
+                record,
+                retry,
+                failed=reporting(PROSECUTION_FEED, [record]),
+                set_aside=set_aside,
+            )
+            await projector.unstick(PROSECUTION_FEED, [(record.topic, record.partition)])
+            return found
+
+        @app.agent(events, name=PROSECUTION_FEED)
+        @fail_fast
+        async def publish(stream: Any) -> None:
+            # Acknowledged only once published: an event cut short is published again.
+            async for batch in stream.noack_take(batch_size, within=batch_wait):
+                for event in batch:
+                    for item in await outgoing(Record.of(event)):
+                        delivery = await outbound[item.topic].send(key=item.key, value=item.value)
+                        await delivery  # acknowledged before the offset is committed
+                    await stream.ack(event)
 
     return app

@@ -15,11 +15,12 @@ def deadletter_record(
     offset: int,
     key: bytes | None,
     value: bytes | None,
-    error: BaseException,
+    error: BaseException | str,
 ) -> bytes:
+    """The dead letter's JSON; `error` as the consumer describes it, or an exception."""
     record: dict[str, Any] = {
         "consumer": consumer,
-        "error": f"{type(error).__name__}: {error}",
+        "error": error if isinstance(error, str) else f"{type(error).__name__}: {error}",
         "topic": topic,
         "partition": partition,
         "offset": offset,

@@ -1,14 +1,13 @@
 """Turns consumed Kafka messages into projection row changes, stored with their offsets.
 
 Poison messages (not a CloudEvent, unknown type, bad data, a projection that
-raises) are reported back so the agent can dead-letter them; a database that is
-down is retried here until it is back, never skipped.
+raises) are reported back so the agent can dead-letter them. Each store here is one
+attempt: the agents retry, wait or set aside what fails (`consumers.failures`), and
+record partitions whose batch keeps failing as stuck (table `consumer_stuck`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,17 +16,22 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from psycopg.pq import TransactionStatus
 
+from consumers.failures import Retry, Unreachable, describe
 from events.envelope import CloudEvent, Opener, decode_opening
 from events.topics import DASHBOARD_PROJECTIONS, projection_topic
 from infra.projection_store import (
     Delivered,
+    Partition,
     RowState,
     Starts,
     Target,
     apply_batch,
     apply_targets,
+    clear_stuck,
     column_types,
+    mark_stuck,
     primary_keys,
     record_errors,
 )
@@ -40,6 +44,12 @@ T = TypeVar("T")
 
 
 DISCLOSURES_POSITION = "audit-disclosures"
+PROJECTIONS = "lead-projections"  # the agents, as consumer_errors and consumer_stuck name them
+AUDIT_TRAIL = "lead-audit-trail"
+PROSECUTION_FEED = "lead-prosecution-feed"
+
+Error = tuple[str, int, int, str]
+"""A dead-lettered message's topic, partition, offset, and why (`describe`)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class Projector:
         self,
         dsn: str,
         projections: Sequence[Projection],
-        consumer: str = "lead-projections",
+        consumer: str = PROJECTIONS,
         opener: Opener | None = None,
     ) -> None:
         self.dsn = dsn
@@ -64,29 +74,62 @@ class Projector:
         self.types = {p.name: column_types(p.tables) for p in projections}
         self.projections = list(projections)
         self.opens = reads_sealed(self.projections)
-        # One connection per agent: agents run concurrently, a connection cannot.
+        # One connection per agent (by its name): agents run concurrently, a connection cannot.
         self._conns: dict[str, psycopg.AsyncConnection[Any]] = {}
+        self._not_stuck: set[tuple[str, str, int]] = set()  # (consumer, topic, partition)
         self.applied = 0
 
-    async def _retrying(
+    async def _once(
         self, lane: str, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]
     ) -> T:
-        """Run `work` on this lane's connection; wait out PostgreSQL being down, never skip."""
-        delay = 0.2
-        while True:
-            conn = self._conns.get(lane)
+        """Run `work` once on this lane's connection, connecting first if it has none
+        (or lost it): retrying is the agents' business (`consumers.failures.Retry`)."""
+        conn = self._conns.get(lane)
+        if conn is None or conn.closed:
+            self._conns.pop(lane, None)
             try:
-                if conn is None or conn.closed:
-                    conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-                    self._conns[lane] = conn
-                return await work(conn)
-            except psycopg.OperationalError as exc:
-                log.warning("PostgreSQL unavailable (%s); retrying in %.1fs", exc, delay)
-                if conn is not None:
-                    await conn.close()
-                self._conns.pop(lane, None)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+            except psycopg.Error as exc:
+                raise Unreachable(describe(exc)) from exc
+            self._conns[lane] = conn
+        try:
+            return await work(conn)
+        except BaseException:
+            if not conn.closed and conn.info.transaction_status != TransactionStatus.IDLE:
+                await conn.close()  # the next attempt starts on a fresh connection
+            raise
+
+    def _maybe_stuck(self, consumer: str, partitions: Sequence[Partition]) -> list[Partition]:
+        """Those of `partitions` this process has not seen go through since it started or
+        since it marked them stuck: they may have a row in consumer_stuck to clear."""
+        return sorted({p for p in partitions if (consumer, *p) not in self._not_stuck})
+
+    async def mark_stuck(self, consumer: str, partitions: Sequence[Partition], error: str) -> None:
+        """Record that these partitions' batch failed and is tried again; best effort, as
+        PostgreSQL may well be what fails."""
+        self._not_stuck.difference_update((consumer, *p) for p in partitions)
+        try:
+            await self._once(consumer, lambda conn: mark_stuck(conn, consumer, partitions, error))
+        except Exception as exc:
+            log.warning("%s: could not record the stuck partitions: %s", consumer, describe(exc))
+
+    async def unstick(self, consumer: str, partitions: Sequence[Partition]) -> None:
+        """The partitions' messages went through: clear any stuck mark (waits for
+        PostgreSQL, as a batch's store does)."""
+        clearing = self._maybe_stuck(consumer, partitions)
+        if clearing:
+            await Retry().run(
+                lambda: self._once(consumer, lambda c: clear_stuck(c, consumer, clearing)),
+                bounded=False,
+            )
+            self._not_stuck.update((consumer, *p) for p in clearing)
+
+    async def record_errors(self, consumer: str, errors: Sequence[Error]) -> None:
+        """What an agent without a transaction of its own set aside (the prosecution feed)."""
+        await Retry().run(
+            lambda: self._once(consumer, lambda c: record_errors(c, consumer, errors)),
+            bounded=False,
+        )
 
     async def close(self) -> None:
         for conn in self._conns.values():
@@ -102,11 +145,33 @@ class Projector:
         event = decode_opening(message, self.opener, self.opens)
         return {p.name: p.handle(event, message.position) for p in self.projections}
 
+    def _then(
+        self, consumer: str, errors: Sequence[Error], clear: Sequence[Partition]
+    ) -> tuple[Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None, list[Partition]]:
+        """What a batch's transaction adds: the errors, and clearing its partitions' stuck
+        marks (only of those that may have one: nothing to send otherwise)."""
+        clearing = self._maybe_stuck(consumer, clear)
+        if not errors and not clearing:
+            return None, clearing
+
+        async def then(conn: psycopg.AsyncConnection[Any]) -> None:
+            await record_errors(conn, consumer, errors)
+            await clear_stuck(conn, consumer, clearing)
+
+        return then, clearing
+
     async def store_disclosures(
-        self, batch: Sequence[Delivered], starts: Starts | None = None
+        self,
+        batch: Sequence[Delivered],
+        errors: Sequence[Error] = (),
+        starts: Starts | None = None,
+        *,
+        clear: Sequence[Partition] = (),
     ) -> None:
-        """Disclosure records from `lead.audit.v1` into the audit trail's schema; raises
-        `Behind` when offsets below `starts` are not stored yet (see `apply_targets`)."""
+        """Disclosure records from `lead.audit.v1` into the audit trail's schema, once;
+        raises `Behind` when offsets below `starts` are not stored yet (see
+        `apply_targets`). The stuck marks of `clear` go in the same transaction."""
+        then, clearing = self._then(AUDIT_TRAIL, errors, clear)
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> None:
             await apply_batch(
@@ -116,9 +181,11 @@ class Projector:
                 tables=[DISCLOSURES],
                 schema=DISCLOSURES_SCHEMA,
                 starts=starts,
+                then=then,
             )
 
-        await self._retrying("disclosures", work)
+        await self._once(AUDIT_TRAIL, work)
+        self._not_stuck.update((AUDIT_TRAIL, *p) for p in clearing)
 
     def row_message(self, projection: str, state: RowState) -> RowMessage:
         """A row change for `lead.projections.<name>.v1`: keyed by the row, null when deleted."""
@@ -152,13 +219,16 @@ class Projector:
     async def store(
         self,
         batch: Sequence[tuple[str, int, int, dict[str, list[RowChange]]]],
-        errors: Sequence[tuple[str, int, int, str]] = (),
+        errors: Sequence[Error] = (),
         starts: Starts | None = None,
+        *,
+        clear: Sequence[Partition] = (),
     ) -> list[RowMessage]:
-        """Write every projection's changes and positions; retries while PostgreSQL is down.
+        """Write every projection's changes and positions, once (a failure is raised).
 
         Raises `Behind`, storing nothing, when a projection has not stored the offsets
-        below `starts` (see `apply_targets`)."""
+        below `starts` (see `apply_targets`). The stuck marks of `clear` and the `errors`
+        go in the same transaction."""
         per_projection = {
             p.name: [
                 Delivered(topic, partition, offset, changes[p.name])
@@ -179,12 +249,12 @@ class Projector:
             for p in self.projections
         ]
 
+        then, clearing = self._then(self.consumer, errors, clear)
+
         async def work(conn: psycopg.AsyncConnection[Any]) -> list[RowMessage]:
             # One transaction: every projection has the batch, or none has.
-            record = functools.partial(record_errors, consumer=self.consumer, errors=errors)
-            result = await apply_targets(
-                conn, targets, then=record if errors else None, starts=starts
-            )
+            result = await apply_targets(conn, targets, then=then, starts=starts)
+            self._not_stuck.update((self.consumer, *p) for p in clearing)
             self.applied += result.messages
             # The topics are compacted: a row changed twice in a batch is sent once, as it
             # stands after the batch.
@@ -196,4 +266,4 @@ class Projector:
                     latest[(message.topic, message.key)] = message
             return list(latest.values())
 
-        return await self._retrying("projections", work)
+        return await self._once(self.consumer, work)

@@ -170,6 +170,7 @@ class Container:
 
     def consumer_app(self) -> Any:
         from consumers.app import create_app
+        from consumers.failures import Retry
         from consumers.projector import Projector
         from consumers.prosecution import ProsecutionFeed
         from events.base import Role
@@ -207,6 +208,7 @@ class Container:
             web_port=self.settings.consumer_web_port,
             batch_size=self.settings.consumer_batch_size,
             batch_wait=self.settings.consumer_batch_wait,
+            retry=Retry(max_attempts=self.settings.consumer_max_attempts),
         )
 
     def read_pool(self) -> ConnectionPool[Any]:
@@ -288,6 +290,8 @@ class Container:
                     events_appended=lambda: self.application.recorder.max_notification_id() or 0,
                     relay_position=health.relay_position,
                     projection_lag=health.projection_lag,
+                    stuck=health.stuck,
+                    consumer_errors=health.consumer_errors,
                 )
             ),
         )

@@ -1,4 +1,5 @@
-"""Figures for `/readyz` and `/metrics`: PostgreSQL, Kafka, the relay and each projection."""
+"""Figures for `/readyz` and `/metrics`: PostgreSQL, Kafka, the relay, each projection,
+and the workers' stuck partitions and dead letters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from events.topics import EVENTS
+from infra.read_side import ConsumerErrors, Stuck, consumer_errors, stuck_partitions
 
 
 class Health:
@@ -48,7 +50,19 @@ class Health:
             for name, done in applied.items()
         }
 
+    def stuck(self) -> list[Stuck]:
+        """Partitions whose batch is failing and being tried again, by any worker."""
+        with self.pool.connection() as conn:
+            return stuck_partitions(conn)
+
+    def consumer_errors(self) -> list[ConsumerErrors]:
+        """Per consumer: how many messages it dead-lettered, and the last error."""
+        with self.pool.connection() as conn:
+            return consumer_errors(conn)
+
     def readiness(self) -> dict[str, Any]:
+        """Ready: PostgreSQL and Kafka answer, no projection is further behind than
+        `max_lag`, and no worker is stuck on a batch; otherwise `reason` says why."""
         checks: dict[str, Any] = {}
         try:
             with self.pool.connection(timeout=2) as conn:
@@ -62,11 +76,39 @@ class Health:
         except Exception as exc:
             checks["kafka"] = f"unavailable: {type(exc).__name__}"
         lag: dict[str, int] | None = None
+        stuck: list[Stuck] | None = None
         if checks["postgresql"] == "ok" and checks["kafka"] == "ok":
             lag = self.projection_lag()
             checks["projection_lag"] = lag
+        if checks["postgresql"] == "ok":
+            try:
+                stuck = self.stuck()
+            except Exception as exc:  # say, a schema older than the code: `lead infra up`
+                checks["stuck"] = f"unavailable: {type(exc).__name__}"
+        if stuck is not None:
+            checks["stuck"] = [
+                {
+                    "consumer": s.consumer,
+                    "topic": s.topic,
+                    "partition": s.partition,
+                    "since": s.since.isoformat(),
+                    "failures": s.failures,
+                    "error": s.error,
+                }
+                for s in stuck
+            ]
         behind = lag is None or any(v > self.max_lag for v in lag.values())
-        checks["ready"] = checks["postgresql"] == "ok" and checks["kafka"] == "ok" and not behind
+        checks["ready"] = (
+            checks["postgresql"] == "ok" and checks["kafka"] == "ok" and not behind and stuck == []
+        )
+        reasons = []
         if lag is not None and behind:
-            checks["reason"] = f"a projection is more than {self.max_lag} messages behind"
+            reasons.append(f"a projection is more than {self.max_lag} messages behind")
+        reasons.extend(
+            f"{s.consumer} {s.topic}[{s.partition}] stuck since {s.since.isoformat()} "
+            f"({s.failures} failures)"
+            for s in stuck or ()
+        )
+        if reasons:
+            checks["reason"] = "; ".join(reasons)
         return checks

@@ -58,6 +58,26 @@ CREATE TABLE IF NOT EXISTS consumer_errors (
 """
 
 
+STUCK_DDL = """
+CREATE TABLE IF NOT EXISTS consumer_stuck (
+    consumer text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    since timestamptz NOT NULL DEFAULT now(),
+    failures integer NOT NULL DEFAULT 1,
+    error text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, topic, partition)
+)
+"""
+
+
+def _storable(error: str) -> str:
+    """An error's text as a text column can hold it: no NUL (an error may quote the value
+    that caused it), at most 2000 characters."""
+    return error.replace("\x00", "\\x00")[:2000]
+
+
 async def record_errors(
     conn: psycopg.AsyncConnection[Any], consumer: str, errors: Sequence[tuple[str, int, int, str]]
 ) -> None:
@@ -68,9 +88,39 @@ async def record_errors(
             'INSERT INTO consumer_errors (consumer, topic, partition, "offset", error) '
             "VALUES (%s, %s, %s, %s, %s)",
             [
-                (consumer, topic, part, offset, error[:2000])
+                (consumer, topic, part, offset, _storable(error))
                 for topic, part, offset, error in errors
             ],
+        )
+
+
+async def mark_stuck(
+    conn: psycopg.AsyncConnection[Any],
+    consumer: str,
+    partitions: Sequence[tuple[str, int]],
+    error: str,
+) -> None:
+    """Partitions whose batch failed and is being tried again, for `/readyz`, `/metrics`
+    and `lead projections status`: since when (the first failure), how often, the last error."""
+    await conn.execute(
+        "INSERT INTO consumer_stuck AS s (consumer, topic, partition, error) "
+        "SELECT %s, t, p, %s FROM unnest(%s::text[], %s::int[]) AS u(t, p) "
+        "ON CONFLICT (consumer, topic, partition) DO UPDATE SET error = EXCLUDED.error, "
+        "failures = s.failures + 1, updated_at = now()",
+        (consumer, _storable(error), [t for t, _ in partitions], [p for _, p in partitions]),
+    )
+
+
+async def clear_stuck(
+    conn: psycopg.AsyncConnection[Any], consumer: str, partitions: Sequence[tuple[str, int]]
+) -> None:
+    """The partitions' batches went through: they are not stuck (in the caller's
+    transaction, when it is the batch's)."""
+    if partitions:
+        await conn.execute(
+            "DELETE FROM consumer_stuck WHERE consumer = %s AND (topic, partition) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::int[]))",
+            (consumer, [t for t, _ in partitions], [p for _, p in partitions]),
         )
 
 
@@ -123,6 +173,7 @@ def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projectio
         conn.execute("SELECT pg_advisory_xact_lock(4242)")
         conn.execute(POSITIONS_DDL)
         conn.execute(ERRORS_DDL)
+        conn.execute(STUCK_DDL)
         for projection in projections:
             create_schema(conn, schema_of(projection.name), projection)
 
@@ -653,6 +704,7 @@ async def apply_batch(
     schema: str | None = None,
     changed: list[RowState] | None = None,
     starts: Starts | None = None,
+    then: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
 ) -> int:
     """Apply one projection's batch (see `apply_targets`); returns how many were new.
 
@@ -667,7 +719,7 @@ async def apply_batch(
         changed is not None,
         column_types(tables),
     )
-    result = await apply_targets(conn, [target], starts=starts)
+    result = await apply_targets(conn, [target], then=then, starts=starts)
     if changed is not None:
         changed.extend(result.changed.get(projection, []))
     return result.messages

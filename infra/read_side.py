@@ -1,4 +1,5 @@
-"""What operators ask of the read side: where each projection is, how far behind, why."""
+"""What operators ask of the read side: where each projection is, how far behind, why,
+and which partitions are stuck (their batch failing and being tried again)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,56 @@ class ProjectionStatus:
     lag: int  # messages on the topic not yet applied
     updated_at: datetime | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """A partition whose batch failed and is being tried again (table consumer_stuck)."""
+
+    consumer: str
+    topic: str
+    partition: int
+    since: datetime  # the first failure
+    failures: int
+    error: str  # the last one
+
+    def __str__(self) -> str:
+        return (
+            f"{self.consumer} {self.topic}[{self.partition}] since "
+            f"{self.since:%Y-%m-%d %H:%M:%S} ({self.failures} failures): {self.error}"
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerErrors:
+    """What one consumer has dead-lettered (table consumer_errors), and the last of it."""
+
+    consumer: str
+    count: int
+    last_at: datetime
+    last_error: str
+
+
+def stuck_partitions(conn: psycopg.Connection[Any]) -> list[Stuck]:
+    rows = conn.execute(
+        "SELECT consumer, topic, partition, since, failures, error FROM consumer_stuck "
+        "ORDER BY since, consumer, topic, partition"
+    ).fetchall()
+    return [Stuck(c, t, int(p), s, int(f), e) for c, t, p, s, f, e in rows]
+
+
+def consumer_errors(conn: psycopg.Connection[Any]) -> list[ConsumerErrors]:
+    rows = conn.execute(
+        "SELECT DISTINCT ON (consumer) consumer, count(*) OVER (PARTITION BY consumer), at, "
+        "error FROM consumer_errors ORDER BY consumer, id DESC"
+    ).fetchall()
+    return [ConsumerErrors(c, int(n), at, e) for c, n, at, e in rows]
+
+
+def read_side_stuck(dsn: str) -> list[Stuck]:
+    """`stuck_partitions`, for `lead projections status`."""
+    with psycopg.connect(dsn) as conn:
+        return stuck_partitions(conn)
 
 
 def end_offsets(bootstrap_servers: str, topic: str = EVENTS) -> dict[int, tuple[int, int]]:
@@ -59,9 +110,10 @@ def projection_status(
 
 def _last_error(conn: psycopg.Connection[Any]) -> str | None:
     row = conn.execute(
-        'SELECT at, topic, partition, "offset", error FROM consumer_errors ORDER BY id DESC LIMIT 1'
+        'SELECT at, consumer, topic, partition, "offset", error FROM consumer_errors '
+        "ORDER BY id DESC LIMIT 1"
     ).fetchone()
     if row is None:
         return None
-    at, topic, partition, offset, error = row
-    return f"{at:%Y-%m-%d %H:%M:%S} {topic}[{partition}]@{offset}: {error}"
+    at, consumer, topic, partition, offset, error = row
+    return f"{at:%Y-%m-%d %H:%M:%S} {consumer} {topic}[{partition}]@{offset}: {error}"

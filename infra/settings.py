@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="Seconds a worker's agent waits for its batch to fill before applying "
         "what it has: longer gives bigger batches (less work per event), shorter less latency.",
     )
+    consumer_max_attempts: int = Field(
+        5,
+        ge=1,
+        le=100,
+        description="How often a worker tries a batch (or, once narrowed down, a message) "
+        "that fails transiently (serialization failure, deadlock, statement or lock "
+        "timeout) before it dead-letters the message; PostgreSQL unreachable or out of "
+        "resources is waited out however long it lasts.",
+    )
     stop_within: float = Field(
         15.0,
         gt=0,

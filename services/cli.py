@@ -203,15 +203,21 @@ def cmd_projections(args: argparse.Namespace) -> int:
     container = Container()
     settings = container.settings
     if args.action == "status":
-        from infra.read_side import projection_status
+        from infra.read_side import projection_status, read_side_stuck
 
-        for st in projection_status(
+        statuses = projection_status(
             settings.dsn, settings.bootstrap_servers, container.projections
-        ):
+        )
+        for st in statuses:
             when = f"{st.updated_at:%Y-%m-%d %H:%M:%S}" if st.updated_at else "never"
             print(f"{st.name:12} lag {st.lag:>8}  partitions {len(st.applied)}  updated {when}")
-        if container.projections:
-            print(f"last error: {st.last_error or 'none'}")
+        if statuses:
+            print(f"last error: {statuses[-1].last_error or 'none'}")
+        stuck = read_side_stuck(settings.dsn)
+        for partition in stuck:
+            print(f"stuck: {partition}")
+        if not stuck:
+            print("stuck: none")
         return 0
     from datetime import datetime
 

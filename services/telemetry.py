@@ -13,10 +13,16 @@ What is exported:
   store's highest position), `lead_relay_position` (what the outbox relay has published
   up to), `lead_relay_lag` (their difference, never negative) and
   `lead_projection_lag{projection}` (messages each projection is behind its topic's end).
+- When given, from the workers' tables: `lead_consumer_stuck_seconds{consumer, topic,
+  partition, error}` (how long a partition's batch has been failing and retried; `error`
+  is the last error's type and SQLSTATE; no sample while nothing is stuck) with
+  `lead_consumer_stuck_failures` (attempts so far), and per consumer
+  `lead_consumer_dead_letters_total` and `lead_consumer_last_error_timestamp_seconds{error}`.
 - `lead_scrape_errors_total{source}`: how often reading one of those callables raised;
   `source` is the field of `Gauges` (`events_appended`, `relay_position`,
-  `projection_lag`). A callable that raises only loses its own figures (and
-  `lead_relay_lag`, which needs both positions); the scrape still succeeds.
+  `projection_lag`, `stuck`, `consumer_errors`). A callable that raises only loses its
+  own figures (and `lead_relay_lag`, which needs both positions); the scrape still
+  succeeds.
 
 `route` is the route *template*, e.g. `/v1/referrals/{referral_id}`, never the raw path:
 raw paths carry person ids (a privacy leak into a long-lived time-series store) and
@@ -38,8 +44,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from fastapi import FastAPI
@@ -50,6 +57,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from starlette.routing import Mount, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.read_side import ConsumerErrors, Stuck
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -89,6 +98,10 @@ class Gauges:
     """The position the outbox relay has published up to."""
     projection_lag: Callable[[], Mapping[str, int]]
     """Per projection: how many messages it is behind the end of its topic."""
+    stuck: Callable[[], Sequence[Stuck]] | None = None
+    """Partitions whose batch is failing and being tried again."""
+    consumer_errors: Callable[[], Sequence[ConsumerErrors]] | None = None
+    """Per consumer: the messages it dead-lettered, and the last error."""
 
 
 class Telemetry:
@@ -294,16 +307,19 @@ class _ScrapeTimeCollector(Collector):
     """Reads the `Gauges` callables on every scrape, and counts those that raise."""
 
     SOURCES: Final = ("events_appended", "relay_position", "projection_lag")
+    WORKERS: Final = ("stuck", "consumer_errors")  # optional fields of `Gauges`
 
     def __init__(self, gauges: Gauges) -> None:
         self.gauges = gauges
         self._lock = threading.Lock()
-        self._errors = dict.fromkeys(self.SOURCES, 0)
+        given = [s for s in self.WORKERS if getattr(gauges, s) is not None]
+        self._errors = dict.fromkeys((*self.SOURCES, *given), 0)
 
     def describe(self) -> Iterator[Metric]:
         """The metric names, so that the registry checks for clashes without reading
         the callables when the collector is registered."""
         yield from self._families(None, None, None)
+        yield from self._workers(None, None)
 
     def collect(self) -> Iterator[Metric]:
         appended = self._read("events_appended", lambda: int(self.gauges.events_appended()))
@@ -312,7 +328,11 @@ class _ScrapeTimeCollector(Collector):
             "projection_lag",
             lambda: {str(k): int(v) for k, v in self.gauges.projection_lag().items()},
         )
-        yield from self._families(appended, relayed, lag)
+        stuck, errors = self.gauges.stuck, self.gauges.consumer_errors
+        stuck_now = self._read("stuck", lambda: list(stuck())) if stuck else None
+        errors_now = self._read("consumer_errors", lambda: list(errors())) if errors else None
+        yield from self._families(appended, relayed, lag)  # after every read: counts errors
+        yield from self._workers(stuck_now, errors_now)
 
     def _read(self, source: str, read: Callable[[], Any]) -> Any:
         try:
@@ -360,6 +380,51 @@ class _ScrapeTimeCollector(Collector):
         for source, count in counts.items():
             errors.add_metric([source], count)
         yield errors
+
+    def _workers(
+        self, stuck: Sequence[Stuck] | None, errors: Sequence[ConsumerErrors] | None
+    ) -> Iterator[Metric]:
+        """The workers' trouble, when `Gauges` has their callables."""
+        if self.gauges.stuck is not None:
+            labels = ["consumer", "topic", "partition", "error"]
+            seconds = GaugeMetricFamily(
+                "lead_consumer_stuck_seconds",
+                "How long a partition's batch has been failing and tried again.",
+                labels=labels,
+            )
+            failures = GaugeMetricFamily(
+                "lead_consumer_stuck_failures",
+                "How often a stuck partition's batch has failed so far.",
+                labels=labels,
+            )
+            now = datetime.now(UTC)
+            for s in stuck or ():
+                values = [s.consumer, s.topic, str(s.partition), _error_type(s.error)]
+                seconds.add_metric(values, max((now - s.since).total_seconds(), 0.0))
+                failures.add_metric(values, s.failures)
+            yield seconds
+            yield failures
+        if self.gauges.consumer_errors is not None:
+            letters = CounterMetricFamily(
+                "lead_consumer_dead_letters",
+                "Messages a consumer set aside on the dead-letter topic.",
+                labels=["consumer"],
+            )
+            last = GaugeMetricFamily(
+                "lead_consumer_last_error_timestamp_seconds",
+                "When a consumer last dead-lettered a message, and the error's type.",
+                labels=["consumer", "error"],
+            )
+            for e in errors or ():
+                letters.add_metric([e.consumer], e.count)
+                last.add_metric([e.consumer, _error_type(e.last_error)], e.last_at.timestamp())
+            yield letters
+            yield last
+
+
+def _error_type(error: str) -> str:
+    """`Type [SQLSTATE]` of an error as the workers describe it: a label of few values."""
+    return error.split(":", 1)[0][:100]
 
 
 def install(api: FastAPI, telemetry: Telemetry, path: str = "/metrics") -> None:
