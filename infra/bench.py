@@ -35,6 +35,7 @@ from events.base import Actor, DomainEvent, Role
 from events.envelope import CloudEvent, decode_opening, envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
+from infra.processes import free_port
 from infra.relay import OutboxRelay, RelayPosition, make_producer
 from infra.settings import PROJECT_ROOT
 
@@ -627,14 +628,15 @@ def _postmaster(pgdata: Path) -> int | None:
 
 
 def history_settings(settings: Any) -> Any:
-    """A stack of its own for the long history, on ports next to the bench stack's."""
+    """A stack of its own for the long history, on ports next to the bench stack's (or
+    free ones, when another program holds those: a client's ephemeral port can)."""
     return settings.model_copy(
         update={
             "data_dir": settings.data_dir / "history",
-            "kafka_port": settings.kafka_port + 1000,
-            "kafka_controller_port": settings.kafka_controller_port + 1000,
+            "kafka_port": free_port(settings.kafka_port + 1000),
+            "kafka_controller_port": free_port(settings.kafka_controller_port + 1000),
             "kafka_brokers": 1,
-            "pg_port": settings.pg_port + 1000,
+            "pg_port": free_port(settings.pg_port + 1000),
             "consumer_group": f"{settings.consumer_group}-history",
         }
     )

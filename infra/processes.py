@@ -144,6 +144,28 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on `port` now: nothing listens there, and no
+    connection holds it as its own (ephemeral) local port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    """`preferred` if a server could listen there, else a port the OS picks."""
+    if bindable(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def wait_for_port(
     host: str, port: int, timeout: float, what: str, log: Path, pid: int | None
 ) -> None:

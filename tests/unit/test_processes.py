@@ -96,3 +96,20 @@ def test_a_relay_told_to_stop_exits_within_its_bound_and_says_why() -> None:
     )
     assert done.returncode == 75
     assert "the relay did not stop within 1 s" in done.stderr
+
+
+def test_a_port_held_as_a_clients_own_is_not_offered_to_a_server() -> None:
+    import socket
+
+    from infra.processes import bindable, free_port
+
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    held = client.getsockname()[1]  # the client's ephemeral port
+    try:
+        assert not bindable(held)
+        other = free_port(held)
+        assert other != held and bindable(other)
+    finally:
+        client.close()
+        server.close()
