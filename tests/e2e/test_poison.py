@@ -8,12 +8,20 @@ SQLSTATE (22P05 as in the issue, 40001 transient, 53100 PostgreSQL's own trouble
 workers run as `lead consumers` does, with LEAD_CONSUMER_MAX_ATTEMPTS=3; the API
 answers /readyz and /metrics. What the trigger made a worker dead-letter is replayed
 once the trigger is gone, so the views stay what a rebuild from the topic gives.
+
+The poison goes onto topics of a stack of this module's own (`.lead/test*/poison`):
+messages a producer made up, with positions the store never had, are what `lead
+audit verify` rightly reports as inserted, and the shared stack's other tests verify
+its topics.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,12 +39,17 @@ from events.disclosure import disclosure_record
 from events.envelope import envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import AUDIT, DEADLETTER, EVENTS
-from infra.settings import Settings
-from tests.conftest import run_lead, subprocess_env
+from infra import stack as local_stack
+from infra.bootstrap import Container
+from infra.processes import free_port
+from infra.settings import PROJECT_ROOT, Settings
+from services.commands import AdoptPolicy
+from tests.conftest import TEST_ENV, make_test_settings
 from tests.e2e.conftest import api_up
-from tests.factories import OFFICER, POLICY
+from tests.factories import OFFICER, POLICY, POLICY_TERMS
 from tests.kafka_reader import read_all
 from tests.processes import Proc, wait_until
+from tests.scenario import ADMIN
 
 pytestmark = pytest.mark.e2e
 
@@ -67,9 +80,64 @@ class Stack:
         self.producer.flush()
 
 
+OWN_ENV: dict[str, str] = {}
+"""This module's stack, as LEAD_ variables (set by the `settings` fixture)."""
+
+
+@pytest.fixture(scope="module")
+def settings() -> Iterator[Settings]:
+    """A Kafka and PostgreSQL of this module's own (see the module docstring)."""
+    shared = make_test_settings()
+    OWN_ENV.clear()
+    OWN_ENV.update(
+        {
+            "LEAD_DATA_DIR": str(shared.data_dir / "poison"),
+            "LEAD_CONSUMER_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+            **{
+                f"LEAD_{name.upper()}": str(free_port(getattr(shared, name) + 100))
+                for name in (
+                    "kafka_port",
+                    "kafka_controller_port",
+                    "pg_port",
+                    "api_port",
+                    "consumer_web_port",
+                )
+            },
+        }
+    )
+    own = make_test_settings(**OWN_ENV)
+    local_stack.destroy(own)
+    local_stack.up(own)
+    container = Container(own)
+    container.prepare()
+    container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+    container.application.close()
+    try:
+        yield own
+    finally:
+        local_stack.destroy(own)
+
+
+def own_env() -> dict[str, str]:
+    return {**os.environ, **TEST_ENV, **OWN_ENV}
+
+
+def run_lead(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`lead ARGS...` against this module's stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=PROJECT_ROOT,
+        env=own_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def stack(settings: Settings) -> Iterator[Stack]:
-    env = subprocess_env(LEAD_CONSUMER_MAX_ATTEMPTS=str(MAX_ATTEMPTS))
+    env = own_env()
     logs = settings.data_dir / "logs"
     api = Proc("api", env, logs)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
