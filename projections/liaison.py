@@ -525,15 +525,20 @@ def case_view(
     )
 
 
-def person_ids_with_cases(
+def person_ids_in_view(
     conn: psycopg.Connection[dict[str, Any]], *, schema: str = SCHEMA
 ) -> list[UUID]:
-    """Everyone with at least one case recorded, ordered: whose consent the caller checks.
+    """Everyone the view holds anything about (a program status, a case, a warrant, a
+    hearing, a summary), ordered: whose consent the caller checks. The same people a
+    read of one person answers, so the list and the single read agree.
 
     Only ids leave this function, so the caller can ask about each person's consent
     before reading anything about them with `case_view`.
     """
-    query = sql.SQL("SELECT DISTINCT person_id FROM {} ORDER BY person_id").format(
-        sql.Identifier(schema, CASES.name)
-    )
-    return [row["person_id"] for row in conn.execute(query).fetchall()]
+    found: set[UUID] = set()
+    for table in (PROGRAM_STATUS, CASES, WARRANTS, HEARINGS, PROGRESS_SUMMARIES):
+        query = sql.SQL("SELECT DISTINCT person_id FROM {}").format(
+            sql.Identifier(schema, table.name)
+        )
+        found.update(row["person_id"] for row in conn.execute(query).fetchall())
+    return sorted(found)

@@ -503,9 +503,16 @@ def test_case_view_reads_only_its_tables_and_only_the_people_asked_for(site: Sce
     assert all(params == {} and "ANY" not in text for text, params in everyone.queries)
 
 
-def test_person_ids_with_cases(site: Scenario) -> None:
+def test_person_ids_in_view_are_everyone_a_single_read_answers(site: Scenario) -> None:
     s, events = site
-    conn = RecordingConnection(project(events))
-    assert liaison.person_ids_with_cases(conn) == [s.enrolled_person]  # type: ignore[arg-type]
-    [(text, _)] = conn.queries
-    assert '"proj_liaison"."cases"' in text
+    tables = project(events)
+    conn = RecordingConnection(tables)
+    assert liaison.person_ids_in_view(conn) == [s.enrolled_person]  # type: ignore[arg-type]
+    assert {text.split("FROM ")[1] for text, _ in conn.queries} == {
+        f'"proj_liaison"."{t.name}"' for t in liaison.TABLES
+    }
+    # Someone with a program status and no case is listed too.
+    someone = uuid4()
+    tables.rows["program_status"][(someone,)] = {"person_id": someone}
+    listed = liaison.person_ids_in_view(RecordingConnection(tables))  # type: ignore[arg-type]
+    assert listed == sorted([s.enrolled_person, someone])
