@@ -7,10 +7,20 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def dsn_params(dsn: str) -> dict[str, str]:
+    """A DSN's parameters as libpq reads them (a URL's parts percent-decoded), with a
+    clear error for one it cannot read."""
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    except Exception as exc:  # psycopg.ProgrammingError, with libpq's reason
+        raise ValueError(f"not a PostgreSQL connection string or URL: {exc}") from None
 
 
 class Settings(BaseSettings):
@@ -196,18 +206,24 @@ class Settings(BaseSettings):
         return found
 
     def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
-        """The explicit `env` for eventsourcing applications, derived from the DSN."""
-        url = urlsplit(self.dsn)
+        """The explicit `env` for eventsourcing applications, derived from the DSN.
+
+        The DSN is parsed as libpq parses it (percent-decoding a URL's user and
+        password), and the whole of it is passed on as `LEAD_POSTGRES_CONNINFO`, which
+        the store's factory gives its pool: every parameter of the DSN (sslmode,
+        sslrootcert, ...) applies to the event store's connections too."""
+        params = dsn_params(self.dsn)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "infra.event_recorder:LeadPostgresFactory",
             "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:LeadEventRecorder",
             "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
             "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
-            "POSTGRES_DBNAME": url.path.lstrip("/") or "lead",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": url.username or "lead",
-            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_DBNAME": params.get("dbname") or "lead",
+            "POSTGRES_HOST": params.get("host") or "127.0.0.1",
+            "POSTGRES_PORT": params.get("port") or "5432",
+            "POSTGRES_USER": params.get("user") or "lead",
+            "POSTGRES_PASSWORD": params.get("password") or "",
+            "LEAD_POSTGRES_CONNINFO": make_conninfo(self.dsn),
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             # Only `prepare` creates the store's tables: processes starting together
