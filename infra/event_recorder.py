@@ -101,7 +101,10 @@ class LeadEventRecorder(PostgresApplicationRecorder):
                 "CREATE OR REPLACE FUNCTION {schema}.{append}("
                 "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
                 "unchanged_id {id_type}, unchanged_version bigint) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "RETURNS SETOF bigint LANGUAGE plpgsql "
+                # As the owner: the application role may neither lock the table
+                # exclusively nor change it (infra/pg_roles.py); only it may call this.
+                "SECURITY DEFINER SET search_path = {schema}, pg_temp AS $BODY$ "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "

@@ -101,7 +101,7 @@ def cmd_consumers(args: argparse.Namespace) -> int:
     from consumers.worker import Worker
     from infra.bootstrap import Container
 
-    container = Container()
+    container = Container(role="read")  # writes projections only (infra/pg_roles.py)
     app = container.consumer_app()
     stop_within = container.settings.stop_within
     worker = Worker(app, stop_within=stop_within, loglevel=args.loglevel, quiet=True)
@@ -331,7 +331,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from infra.history import CHECKPOINT_TYPE, export_slice, topic_sequence, verify_topic_copy
     from services.progress import Progress
 
-    container = Container()
+    # Reading the trail needs only the auditor's database role; a checkpoint is appended.
+    reads = {"verify", "export", "public-key", "verify-slice"}
+    container = Container(role="auditor" if args.action in reads else "app")
     if args.action == "verify-slice":
         if not args.file or not args.public_key:
             print("error: verify-slice needs FILE and --public-key PEM", file=sys.stderr)
