@@ -211,3 +211,18 @@ def privileges_table() -> str:
         cells = [", ".join(GRANTS[r].get(table, ())) or "—" for r in roles]
         lines.append(f"| {name} | {owner} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+GRANTS_START = "<!-- postgres-grants: generated from infra/pg_roles.py GRANTS -->"
+GRANTS_END = "<!-- /postgres-grants -->"
+
+
+def with_current_table(document: str) -> str:
+    """docs/security.md with the PostgreSQL privileges table as GRANTS has it."""
+    before, found, rest = document.partition(GRANTS_START)
+    if not found:
+        raise ValueError(f"docs/security.md has no {GRANTS_START} marker")
+    _, found, after = rest.partition(GRANTS_END)
+    if not found:
+        raise ValueError(f"docs/security.md has no {GRANTS_END} marker")
+    return f"{before}{GRANTS_START}\n{privileges_table()}{GRANTS_END}{after}"
