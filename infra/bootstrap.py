@@ -24,6 +24,7 @@ from infra.history import History, install_chain, signing_key
 from infra.idempotency_store import IDEMPOTENCY_DDL
 from infra.kafka_admin import ensure_topics
 from infra.notary import Notary
+from infra.pg_roles import apply_grants
 from infra.projection_store import ensure_tables
 from infra.publishing import Publisher
 from infra.rebuild import Rebuilder
@@ -35,7 +36,7 @@ from infra.relay import (
     make_producer,
 )
 from infra.sealing import PERSON_KEYS_DDL, PersonSealer, PostgresKeyStore, master_key
-from infra.settings import Settings
+from infra.settings import DbRole, Settings
 from projections.agenda import AgendaProjection
 from projections.audit import AuditProjection, DisclosureRecords
 from projections.base import Projection
@@ -50,8 +51,16 @@ from services.application import LeadApplication
 class Container:
     """Builds each part on demand; building it connects, importing this module does not."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, role: DbRole = "app") -> None:
+        """`role`: the database role this process connects as (infra/pg_roles.py); the
+        DDL of `prepare` and rebuilds connect as the owner whatever it is."""
         self.settings = settings or Settings()
+        self.role: DbRole = role
+
+    @property
+    def dsn(self) -> str:
+        """This process's connection, as its database role."""
+        return self.settings.dsn_for(self.role)
 
     @property
     def source(self) -> str:
@@ -61,7 +70,7 @@ class Container:
     @cached_property
     def keys(self) -> PostgresKeyStore:
         return PostgresKeyStore(
-            self.settings.dsn,
+            self.dsn,
             master_key(self.master_key_path, create=self.settings.environment != "production"),
         )
 
@@ -72,14 +81,15 @@ class Container:
     @cached_property
     def application(self) -> LeadApplication:
         """The application, holding people's keys: it seals and opens sensitive fields."""
-        return LeadApplication(
-            env=self.settings.eventsourcing_env(), sealer=PersonSealer(self.keys)
-        )
+        return LeadApplication(env=self.eventsourcing_env(), sealer=PersonSealer(self.keys))
 
     @cached_property
     def sealed_application(self) -> LeadApplication:
         """The store as the bus sees it: events load with their sensitive fields sealed."""
-        return LeadApplication(env=self.settings.eventsourcing_env())
+        return LeadApplication(env=self.eventsourcing_env())
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        return self.settings.model_copy(update={"database_url": self.dsn}).eventsourcing_env()
 
     @cached_property
     def projections(self) -> list[Projection]:
@@ -105,6 +115,7 @@ class Container:
                 conn.execute("SELECT pg_advisory_xact_lock(4243)")
                 LeadApplication(env=self.settings.eventsourcing_env(create_table=True)).close()
             install_chain(conn, self.events_table)
+            apply_grants(conn, self.events_table, f"{self.events_table}_append")
         signing_key(self.signing_key_path, create=self.settings.environment != "production")
         master_key(self.master_key_path, create=self.settings.environment != "production")
 
@@ -125,7 +136,7 @@ class Container:
             return publisher(event.position, event)[1]
 
         key = signing_key(self.signing_key_path, create=False) if with_key else None
-        return History(self.settings.dsn, self.events_table, self.settings.site_id, key, published)
+        return History(self.dsn, self.events_table, self.settings.site_id, key, published)
 
     @property
     def opener(self) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -161,11 +172,11 @@ class Container:
             app.recorder,
             app.mapper,
             make_producer(self.settings.bootstrap_servers),
-            RelayPosition(self.settings.dsn),
+            RelayPosition(self.dsn),
             source=self.source,
             batch_size=self.settings.relay_batch_size,
             idle_seconds=self.settings.relay_idle_seconds,
-            wakeup=Wakeup(self.settings.dsn, channel=self.events_table),  # the recorder's NOTIFY
+            wakeup=Wakeup(self.dsn, channel=self.events_table),  # the recorder's NOTIFY
         )
 
     def consumer_app(self) -> Any:
@@ -203,7 +214,7 @@ class Container:
             feed=feed,
             app_id=self.settings.consumer_group,
             bootstrap_servers=self.settings.bootstrap_servers,
-            projector=Projector(self.settings.dsn, self.projections, opener=self.opener),
+            projector=Projector(self.dsn, self.projections, opener=self.opener),
             read_ranges=functools.partial(read_ranges, self.settings.bootstrap_servers),
             web_port=self.settings.consumer_web_port,
             batch_size=self.settings.consumer_batch_size,
@@ -218,7 +229,7 @@ class Container:
         (a restart, a failover) is replaced instead of failing the request with a 500.
         """
         return ConnectionPool(
-            self.settings.dsn,
+            self.dsn,
             min_size=1,
             max_size=10,
             open=False,

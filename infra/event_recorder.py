@@ -32,7 +32,11 @@ from eventsourcing.persistence import (
     OperationalError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
@@ -40,6 +44,25 @@ from services.errors import ChangedSinceError
 
 # The SQLSTATE the append raises when the aggregate it was to find unchanged has changed.
 CHANGED = "LDCHG"
+
+
+CONNINFO = "LEAD_POSTGRES_CONNINFO"
+
+
+class LeadPostgresFactory(PostgresFactory):
+    """eventsourcing's PostgreSQL factory, whose pool connects with the whole DSN.
+
+    eventsourcing builds its connections from five POSTGRES_* settings alone (database,
+    host, port, user, password), so a DSN's other parameters (sslmode, sslrootcert,
+    target_session_attrs, ...) would not reach the event store. Its pool is made closed;
+    before it opens, it is given the DSN as its conninfo (the five keyword arguments,
+    read from the same DSN, agree with it)."""
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        conninfo = self.env.get(CONNINFO)
+        if conninfo:
+            self.datastore.pool.conninfo = conninfo
 
 
 def _quoted(text: str) -> str:
@@ -78,7 +101,10 @@ class LeadEventRecorder(PostgresApplicationRecorder):
                 "CREATE OR REPLACE FUNCTION {schema}.{append}("
                 "ids {id_type}[], versions bigint[], topics text[], states bytea[], "
                 "unchanged_id {id_type}, unchanged_version bigint) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$ "
+                "RETURNS SETOF bigint LANGUAGE plpgsql "
+                # As the owner: the application role may neither lock the table
+                # exclusively nor change it (infra/pg_roles.py); only it may call this.
+                "SECURITY DEFINER SET search_path = {schema}, pg_temp AS $BODY$ "
                 "BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "

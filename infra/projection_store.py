@@ -22,6 +22,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from infra.pg_roles import grant_projection_schema
 from projections.base import (
     Delete,
     Erase,
@@ -166,6 +167,7 @@ def create_schema(conn: psycopg.Connection[Any], schema: str, projection: Projec
     for table in projection.tables:
         for statement in table_ddl(schema, table):
             conn.execute(statement)
+    grant_projection_schema(conn, schema)  # the read side writes it, the others read it
 
 
 def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projection]) -> None:

@@ -84,7 +84,9 @@ class RelayPosition:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self.dsn, autocommit=True)
-            self._conn.execute(RELAY_POSITION_DDL)
+            # `prepare` makes it; the application's role may not create tables.
+            if self._conn.execute("SELECT to_regclass('relay_positions')").fetchone() == (None,):
+                self._conn.execute(RELAY_POSITION_DDL)
         return self._conn
 
     def load(self) -> int:

@@ -5,12 +5,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DbRole = Literal["owner", "app", "read", "auditor"]
+# The PostgreSQL user each role connects as unless its own URL says otherwise. Locally
+# the owner is the cluster's superuser, `lead`, made by initdb.
+DB_USERS: dict[DbRole, str] = {
+    "owner": "lead",
+    "app": "lead_app",
+    "read": "lead_read",
+    "auditor": "lead_auditor",
+}
+
+
+def dsn_params(dsn: str) -> dict[str, str]:
+    """A DSN's parameters as libpq reads them (a URL's parts percent-decoded), with a
+    clear error for one it cannot read."""
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(dsn).items() if v is not None}
+    except Exception as exc:  # psycopg.ProgrammingError, with libpq's reason
+        raise ValueError(f"not a PostgreSQL connection string or URL: {exc}") from None
 
 
 class Settings(BaseSettings):
@@ -23,7 +43,34 @@ class Settings(BaseSettings):
 
     # External services. When set, nothing local is started for that service.
     kafka_bootstrap: str | None = None
-    database_url: str | None = None
+    database_url: str | None = Field(
+        None,
+        description="The owner role's connection (DDL, migrations, operator tools), as a "
+        "libpq URL or key=value string; its parameters (sslmode, sslrootcert, ...) apply "
+        "to every connection, the event store's included. Unset: the local cluster.",
+    )
+    database_app_url: str | None = Field(
+        None,
+        description="The application role's connection (API, relay, commands); default: "
+        "database_url with user lead_app and the password in <pg_password_dir>/lead_app.",
+    )
+    database_read_url: str | None = Field(
+        None,
+        description="The read side's connection (projection workers); default: "
+        "database_url with user lead_read and the password in <pg_password_dir>/lead_read.",
+    )
+    database_auditor_url: str | None = Field(
+        None,
+        description="The auditor role's connection (`lead audit verify`); default: "
+        "database_url with user lead_auditor and the password in "
+        "<pg_password_dir>/lead_auditor.",
+    )
+    pg_password_dir: Path | None = Field(
+        None,
+        description="Folder of the PostgreSQL roles' password files, one per role named "
+        "after it (mode 0600); default <data_dir>/postgres-passwords, made by "
+        "`lead infra up` for the local cluster.",
+    )
 
     # The local stack started by `lead infra up`.
     data_dir: Path = PROJECT_ROOT / ".lead"
@@ -132,6 +179,15 @@ class Settings(BaseSettings):
         '(JSON, e.g. {"black": 410, "white": 530}).',
     )
 
+    @field_validator(
+        "database_url", "database_app_url", "database_read_url", "database_auditor_url"
+    )
+    @classmethod
+    def _readable_dsn(cls, value: str | None) -> str | None:
+        if value is not None:
+            dsn_params(value)  # a clear error now, not at the first connection
+        return value
+
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -175,14 +231,57 @@ class Settings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        return self.database_url or f"postgresql://lead@127.0.0.1:{self.pg_port}/lead"
+        """The owner's connection: DDL, migrations, rebuilds and the operator's tools."""
+        return self.dsn_for("owner")
+
+    @property
+    def password_dir(self) -> Path:
+        return self.pg_password_dir or self.data_dir / "postgres-passwords"
+
+    def pg_password(self, user: str) -> str | None:
+        """A role's password from its file, or None if it has none."""
+        path = self.password_dir / user
+        return path.read_text(encoding="utf-8").rstrip("\n") if path.exists() else None
+
+    def dsn_for(self, role: DbRole) -> str:
+        """The connection of one database role (see infra/pg_roles.py): its own URL if
+        set; otherwise the owner's, with the role's user and password file."""
+        own = {
+            "owner": self.database_url,
+            "app": self.database_app_url,
+            "read": self.database_read_url,
+            "auditor": self.database_auditor_url,
+        }[role]
+        if own:
+            return own
+        user = DB_USERS[role]
+        if self.database_url:
+            base = self.database_url
+        else:  # the local cluster: scram-sha-256 over TLS, its name checked against the CA
+            ca = self.data_dir / "pki" / "ca.crt"
+            base = (
+                f"postgresql://127.0.0.1:{self.pg_port}/lead"
+                f"?sslmode=verify-full&sslrootcert={quote(str(ca), safe='/')}"
+            )
+        params = dsn_params(base)
+        params.pop("password", None)  # never the owner's password for another role
+        params["user"] = user
+        if password := self.pg_password(user):
+            params["password"] = password
+        return make_conninfo("", **params)
 
     @property
     def dsn_redacted(self) -> str:
         """The DSN as it may be printed: without its password."""
-        url = urlsplit(self.dsn)
+        dsn = self.dsn
+        if "://" not in dsn:  # key=value: libpq's own form
+            params = dsn_params(dsn)
+            if "password" in params:
+                params["password"] = "***"  # noqa: S105
+            return make_conninfo("", **params)
+        url = urlsplit(dsn)
         if not url.password:
-            return self.dsn
+            return dsn
         return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
 
     def environ(self) -> dict[str, str]:
@@ -196,18 +295,24 @@ class Settings(BaseSettings):
         return found
 
     def eventsourcing_env(self, *, create_table: bool = False) -> dict[str, str]:
-        """The explicit `env` for eventsourcing applications, derived from the DSN."""
-        url = urlsplit(self.dsn)
+        """The explicit `env` for eventsourcing applications, derived from the DSN.
+
+        The DSN is parsed as libpq parses it (percent-decoding a URL's user and
+        password), and the whole of it is passed on as `LEAD_POSTGRES_CONNINFO`, which
+        the store's factory gives its pool: every parameter of the DSN (sslmode,
+        sslrootcert, ...) applies to the event store's connections too."""
+        params = dsn_params(self.dsn)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "infra.event_recorder:LeadPostgresFactory",
             "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:LeadEventRecorder",
             "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
             "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
-            "POSTGRES_DBNAME": url.path.lstrip("/") or "lead",
-            "POSTGRES_HOST": url.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(url.port or 5432),
-            "POSTGRES_USER": url.username or "lead",
-            "POSTGRES_PASSWORD": url.password or "",
+            "POSTGRES_DBNAME": params.get("dbname") or "lead",
+            "POSTGRES_HOST": params.get("host") or "127.0.0.1",
+            "POSTGRES_PORT": params.get("port") or "5432",
+            "POSTGRES_USER": params.get("user") or "lead",
+            "POSTGRES_PASSWORD": params.get("password") or "",
+            "LEAD_POSTGRES_CONNINFO": make_conninfo(self.dsn),
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             # Only `prepare` creates the store's tables: processes starting together

@@ -101,7 +101,7 @@ def cmd_consumers(args: argparse.Namespace) -> int:
     from consumers.worker import Worker
     from infra.bootstrap import Container
 
-    container = Container()
+    container = Container(role="read")  # writes projections only (infra/pg_roles.py)
     app = container.consumer_app()
     stop_within = container.settings.stop_within
     worker = Worker(app, stop_within=stop_within, loglevel=args.loglevel, quiet=True)
@@ -131,19 +131,24 @@ def cmd_api(args: argparse.Namespace) -> int:
 def cmd_docs(args: argparse.Namespace) -> int:
     from consumers.asyncapi import check_asyncapi, write_asyncapi
     from events.catalog import check_docs, write_docs
+    from infra.pg_roles import with_current_table
     from infra.settings import PROJECT_ROOT
     from services import access
 
     matrix = PROJECT_ROOT / "docs" / "access.md"
+    security = PROJECT_ROOT / "docs" / "security.md"  # its PostgreSQL privileges table
     if args.check:
         stale = check_docs(PROJECT_ROOT) + check_asyncapi(PROJECT_ROOT)
         if not matrix.exists() or matrix.read_text() != access.markdown():
             stale.append("docs/access.md")
+        if security.read_text() != with_current_table(security.read_text()):
+            stale.append("docs/security.md")
         for name in stale:
             print(f"out of date: {name}")
         return 1 if stale else 0
     matrix.write_text(access.markdown())
-    for written in [*write_docs(PROJECT_ROOT), write_asyncapi(PROJECT_ROOT), matrix]:
+    security.write_text(with_current_table(security.read_text()))
+    for written in [*write_docs(PROJECT_ROOT), write_asyncapi(PROJECT_ROOT), matrix, security]:
         print(f"wrote {written.relative_to(PROJECT_ROOT)}")
     return 0
 
@@ -331,7 +336,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from infra.history import CHECKPOINT_TYPE, export_slice, topic_sequence, verify_topic_copy
     from services.progress import Progress
 
-    container = Container()
+    # Verifying needs only the auditor's database role; a checkpoint (export signs one)
+    # is appended.
+    reads = {"verify", "public-key", "verify-slice"}
+    container = Container(role="auditor" if args.action in reads else "app")
     if args.action == "verify-slice":
         if not args.file or not args.public_key:
             print("error: verify-slice needs FILE and --public-key PEM", file=sys.stderr)

@@ -270,6 +270,10 @@ CREATE TRIGGER poison_test_fault BEFORE INSERT OR UPDATE ON proj_referrals.refer
 DROP TRIGGER IF EXISTS poison_test_count ON proj_referrals.referrals;
 CREATE TRIGGER poison_test_count AFTER INSERT OR UPDATE ON proj_referrals.referrals
     FOR EACH ROW EXECUTE FUNCTION public.poison_test_count();
+-- The triggers run as the worker's role, the read side's (infra/pg_roles.py).
+GRANT SELECT ON public.poison_test_faults TO lead_read;
+GRANT INSERT ON public.poison_test_applied TO lead_read;
+GRANT USAGE ON SEQUENCE public.poison_test_flaky TO lead_read;
 """
 
 

@@ -32,13 +32,15 @@ pytestmark = pytest.mark.integration
 def scratch(container: Container) -> Iterator[LeadEventRecorder]:
     """The recorder on a table of its own, for appends of events no application could
     read (the shared store's events are read whole by other tests)."""
-    recorder = container.application.recorder
+    owner = Container(container.settings, role="owner")  # who may create tables
+    recorder = owner.application.recorder
     assert isinstance(recorder, LeadEventRecorder)
     own = LeadEventRecorder(recorder.datastore, events_table_name=f"scratch_{uuid.uuid4().hex[:8]}")
     own.create_table()
     try:
         yield own
     finally:
+        owner.application.close()
         with psycopg.connect(container.settings.dsn, autocommit=True) as conn:
             conn.execute(f"DROP TABLE {own.events_table_name}")
             conn.execute(f"DROP FUNCTION {own.append_function}")

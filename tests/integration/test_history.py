@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from psycopg.conninfo import make_conninfo
 
 from infra.bootstrap import Container
 from infra.chain import generate_private_key_pem, link, load_private_key, verify_slice
@@ -33,7 +34,7 @@ def site(settings: Settings) -> Iterator[tuple[Container, History]]:
     name = f"tamper_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    url = settings.dsn.rsplit("/", 1)[0] + f"/{name}"
+    url = make_conninfo(settings.dsn, dbname=name)
     own = make_test_settings(LEAD_DATABASE_URL=url)
     container = Container(own)
     container.prepare()
@@ -41,7 +42,10 @@ def site(settings: Settings) -> Iterator[tuple[Container, History]]:
     for _ in range(EVENTS // 2):  # received + screened each
         app.save(received_referral(POLICY, "Chain", "Test"))
     try:
-        yield container, container.history()
+        # verified as the auditor; tampered with as the owner (no other role may)
+        history = Container(own, role="auditor").history()
+        OWNER_DSN[history.dsn] = own.dsn
+        yield container, history
     finally:
         app.close()
         with psycopg.connect(settings.dsn, autocommit=True) as conn:
@@ -52,8 +56,11 @@ def site(settings: Settings) -> Iterator[tuple[Container, History]]:
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
+OWNER_DSN: dict[str, str] = {}  # a history's DSN -> the owner's, who alone may tamper
+
+
 def execute(history: History, statement: str, *params: object) -> None:
-    with psycopg.connect(history.dsn, autocommit=True) as conn:
+    with psycopg.connect(OWNER_DSN[history.dsn], autocommit=True) as conn:
         conn.execute(statement, params)  # type: ignore[arg-type]
 
 
@@ -181,8 +188,8 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
 def test_checkpoints_are_signed_and_a_foreign_key_is_rejected(
     site: tuple[Container, History], tmp_path: Path
 ) -> None:
-    _, history = site
-    checkpoint = history.checkpoint()
+    container, history = site
+    checkpoint = container.history().checkpoint()  # the application signs; the auditor reads
     assert checkpoint.position == EVENTS
     assert history.verify_checkpoints([], history.public_key) == (None, 1)
     stranger = load_private_key(generate_private_key_pem()).public_key()
@@ -190,7 +197,7 @@ def test_checkpoints_are_signed_and_a_foreign_key_is_rejected(
     assert finding is not None and "signature" in finding.detail
 
     slice_file = tmp_path / "slice.jsonl"
-    count, signed = export_slice(history, slice_file, 5)
+    count, signed = export_slice(container.history(), slice_file, 5)
     assert count == EVENTS - 4 and signed.position == EVENTS
     assert verify_slice(slice_file, history.public_key) is None
     assert verify_slice(slice_file, stranger) is not None

@@ -61,3 +61,21 @@ def test_every_setting_is_in_the_operators_table_with_its_default() -> None:
             continue  # paths, unset values and JSON: described in words
         number = isinstance(default, int | float)
         assert (float(shown[name.upper()]) if number else shown[name.upper()]) == default, name
+
+
+def test_a_percent_encoded_password_reaches_the_event_store_decoded() -> None:
+    """urlsplit leaves a URL's password percent-encoded; libpq (and so every psycopg
+    connection) decodes it: the event store must get the same password."""
+    settings = Settings(
+        database_url="postgresql://lead:p%40ss%3Aw%2Fo%20rd%25%27%C3%BC@db.internal/lead"
+        "?sslmode=verify-full&sslrootcert=/etc/site/ca.crt"
+    )
+    env = settings.eventsourcing_env()
+    assert env["POSTGRES_PASSWORD"] == "p@ss:w/o rd%'ü"
+    assert "sslmode=verify-full" in env["LEAD_POSTGRES_CONNINFO"]
+    assert "sslrootcert=/etc/site/ca.crt" in env["LEAD_POSTGRES_CONNINFO"]
+
+
+def test_a_dsn_libpq_cannot_read_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="not a PostgreSQL connection string"):
+        Settings(database_url="postgresql://lead@db.internal/lead?sslmode").eventsourcing_env()
