@@ -142,6 +142,7 @@ def create_app(
     batch_wait: float = 0.01,
     feed: ProsecutionFeed | None = None,
     retry: Retry | None = None,
+    credentials: Any = None,
 ) -> faust.App:
     """The workers' app: the projections, the audit trail and the prosecution feed.
 
@@ -152,6 +153,7 @@ def create_app(
     app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
+        broker_credentials=credentials,  # infra.kafka_security: TLS + SCRAM
         store="memory://",
         topic_allow_declare=False,  # the project creates its topics with explicit settings
         topic_disable_leader=True,

@@ -35,6 +35,7 @@ from events.base import Actor, DomainEvent, Role
 from events.envelope import CloudEvent, decode_opening, envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
+from infra.kafka_security import aiokafka_kwargs, client_kwargs
 from infra.relay import OutboxRelay, RelayPosition, make_producer
 from infra.settings import PROJECT_ROOT
 
@@ -232,7 +233,7 @@ def bench_append(container: Any, events: int, rounds: int) -> list[Figure]:
 
 def _topic(bootstrap: str, partitions: int) -> str:
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(**client_kwargs(), bootstrap_servers=bootstrap)
     try:
         admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
     finally:
@@ -341,7 +342,10 @@ def _bare_consume(
 
     async def consume() -> int:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+            **aiokafka_kwargs(),
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
         )
         await consumer.start()
         try:
@@ -555,7 +559,9 @@ def _warm_up(container: Any, policy: Any) -> None:
 
 def _raw_round_trip(settings: Any, count: int) -> list[float]:
     topic = _topic(settings.bootstrap_servers, settings.topic_partitions)
-    consumer = KafkaConsumer(topic, bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(
+        topic, **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, group_id=None
+    )
     consumer.poll(timeout_ms=1000)  # assigned before the first message
     consumer.seek_to_end()
     received: list[float] = []

@@ -28,6 +28,7 @@ from kafka import KafkaProducer
 
 from events.envelope import CONTENT_TYPE, SEQUENCE_DIGITS, envelope
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 
 UUID_BYTES = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CASE_MANAGER = re.compile(rb'"cm\.(\d+)"')
@@ -205,6 +206,7 @@ class History:
         """`events` more events in the store and on the topic; the seconds it took."""
         started = time.perf_counter()
         producer = KafkaProducer(
+            **client_kwargs(),
             bootstrap_servers=self.settings.bootstrap_servers,
             acks="all",
             linger_ms=20,

@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from events.envelope import CloudEvent
 from events.topics import AUDIT
+from infra import kafka_security
 from infra.chain import StoredEvent
 from infra.history import History, install_chain, signing_key
 from infra.idempotency_store import IDEMPOTENCY_DDL
@@ -209,6 +210,7 @@ class Container:
             batch_size=self.settings.consumer_batch_size,
             batch_wait=self.settings.consumer_batch_wait,
             retry=Retry(max_attempts=self.settings.consumer_max_attempts),
+            credentials=kafka_security.current().faust_credentials(),
         )
 
     def read_pool(self) -> ConnectionPool[Any]:

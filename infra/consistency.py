@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from psycopg_pool import ConnectionPool
 
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 
 EndOffsets = Callable[[], dict[int, int]]
 
@@ -34,7 +35,7 @@ class TopicEnds:
         with self._lock:
             if self._consumer is None:
                 self._consumer = KafkaConsumer(
-                    bootstrap_servers=self.bootstrap_servers, group_id=None
+                    **client_kwargs(), bootstrap_servers=self.bootstrap_servers, group_id=None
                 )
             consumer = self._consumer
             partitions = [

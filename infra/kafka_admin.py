@@ -8,12 +8,15 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, Ne
 from kafka.errors import TopicAlreadyExistsError
 
 from events.topics import TOPICS
+from infra.kafka_security import client_kwargs
 from infra.settings import Settings
 
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the topics that are missing; returns the names it created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    admin = KafkaAdminClient(
+        **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin"
+    )
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -39,7 +42,9 @@ def ensure_topics(settings: Settings) -> list[str]:
 
 def describe_topics(settings: Settings) -> dict[str, int]:
     """Topic name -> partition count of the project's topics that exist."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    admin = KafkaAdminClient(
+        **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin"
+    )
     try:
         wanted = {spec.name for spec in TOPICS}
         existing = wanted & set(admin.list_topics())
@@ -50,7 +55,9 @@ def describe_topics(settings: Settings) -> dict[str, int]:
 
 def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The topic's explicitly set configuration (retention, cleanup, min ISR)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin")
+    admin = KafkaAdminClient(
+        **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, client_id="lead-admin"
+    )
     try:
         result = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
         entries = result["topic"][topic]

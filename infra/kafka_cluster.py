@@ -12,6 +12,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from infra.kafka_security import auth_for
 from infra.local_kafka import LocalKafka, formatted_quorum, kafka_home
 from infra.processes import StartupError
 from infra.settings import Settings
@@ -79,7 +80,9 @@ class LocalKafkaCluster:
         while True:
             try:
                 admin = KafkaAdminClient(
-                    bootstrap_servers=self.settings.bootstrap_servers, request_timeout_ms=5000
+                    bootstrap_servers=self.settings.bootstrap_servers,
+                    request_timeout_ms=5000,
+                    **auth_for(self.settings, "admin").kafka_python(),
                 )
                 try:
                     brokers = admin.describe_cluster()["brokers"]

@@ -21,6 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from infra.kafka_security import ADMIN_USER, auth_for, ensure_local_password
+from infra.pki import server_certificate, site_ca
 from infra.processes import (
     StartupError,
     pid_alive,
@@ -126,7 +128,6 @@ class LocalKafka:
         voters = ",".join(
             f"{i + 1}@127.0.0.1:{self.settings.kafka_node_ports(i)[1]}" for i in range(nodes)
         )
-        controller = self.controller_port
         several = (
             [
                 f"share.coordinator.state.topic.min.isr={min_isr}",
@@ -137,17 +138,15 @@ class LocalKafka:
             else []
         )
         self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)  # it holds the admin's password
         self.config_file.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     f"node.id={self.node_id}",
                     f"controller.quorum.voters={voters}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
+                    *self._listener_lines(),
                     f"log.dirs={self.data}",
                     f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=6",
@@ -162,6 +161,56 @@ class LocalKafka:
                 ]
             )
         )
+
+    @property
+    def secured(self) -> bool:
+        return self.settings.kafka_security_protocol == "SASL_SSL"
+
+    def _keystore(self) -> Path:
+        """Key and certificate chain in one PEM file, as Kafka's PEM keystore reads it."""
+        cert = server_certificate(self.settings.data_dir, "kafka", ("localhost", "127.0.0.1"))
+        path = self.home / "keystore.pem"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(cert.key.read_bytes() + cert.cert.read_bytes())
+        return path
+
+    def _listener_lines(self) -> list[str]:
+        port, controller = self.port, self.controller_port
+        if not self.secured:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+            ]
+        password = ensure_local_password(self.settings, ADMIN_USER)
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{password}";'
+        )
+        ca = site_ca(self.settings.data_dir)[0]
+        return [
+            f"listeners=SASL_SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=SASL_SSL://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL",
+            "inter.broker.listener.name=SASL_SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            "sasl.mechanism.controller.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            f"listener.name.controller.scram-sha-512.sasl.jaas.config={jaas}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self._keystore()}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={ca}",
+            "ssl.endpoint.identification.algorithm=https",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN_USER}",
+        ]
 
     def formatted(self) -> bool:
         return (self.data / "meta.properties").exists()
@@ -192,7 +241,13 @@ class LocalKafka:
         cluster_id = cluster_id or self.random_cluster_id()
         result = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.config_file),
+                *self._scram_args(),
             ),
             capture_output=True,
             text=True,
@@ -202,6 +257,14 @@ class LocalKafka:
             raise StartupError(f"formatting Kafka storage failed: {result.stdout}{result.stderr}")
         if self.node == 0:
             (self.home / QUORUM_FILE).write_text(f"{self.settings.kafka_brokers}\n")
+
+    def _scram_args(self) -> list[str]:
+        """The bootstrap admin's SCRAM credential, in the metadata from the start (the
+        controllers authenticate each other with it before any admin API is reachable)."""
+        if not self.secured:
+            return []
+        password = ensure_local_password(self.settings, ADMIN_USER)
+        return ["--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={password}]"]
 
     # -- lifecycle ---------------------------------------------------------
     def pid(self) -> int | None:
@@ -247,7 +310,9 @@ class LocalKafka:
         while True:
             try:
                 admin = KafkaAdminClient(
-                    bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_ms=5000
+                    bootstrap_servers=f"127.0.0.1:{self.port}",
+                    request_timeout_ms=5000,
+                    **auth_for(self.settings, "admin").kafka_python(),
                 )
                 try:
                     admin.list_topics()

@@ -11,6 +11,7 @@ import psycopg
 from kafka import KafkaConsumer, TopicPartition
 
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 from projections.base import Projection
 
 
@@ -75,7 +76,7 @@ def read_side_stuck(dsn: str) -> list[Stuck]:
 
 def end_offsets(bootstrap_servers: str, topic: str = EVENTS) -> dict[int, tuple[int, int]]:
     """Partition -> (beginning, end) offsets of the topic."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    consumer = KafkaConsumer(**client_kwargs(), bootstrap_servers=bootstrap_servers, group_id=None)
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         begin = consumer.beginning_offsets(partitions)

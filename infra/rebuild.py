@@ -22,6 +22,7 @@ from psycopg import sql
 
 from events.envelope import CloudEvent, Opener, decode_opening
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 from infra.projection_store import (
     Delivered,
     Target,
@@ -93,6 +94,7 @@ class Rebuilder:
         started = asyncio.get_running_loop().time()
         self._fresh_schemas()
         consumer = KafkaConsumer(
+            **client_kwargs(),
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,

@@ -22,6 +22,7 @@ from psycopg import sql
 
 from events.envelope import CONTENT_TYPE
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 from infra.publishing import Publisher
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class RelayPosition:
 
 def make_producer(bootstrap_servers: str) -> KafkaProducer:
     return KafkaProducer(
+        **client_kwargs(),
         bootstrap_servers=bootstrap_servers,
         acks="all",
         enable_idempotence=True,

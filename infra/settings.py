@@ -39,6 +39,25 @@ class Settings(BaseSettings):
         "on, topics default to replication factor 3 and min.insync.replicas 2.",
     )
     kafka_heap: str = "768m"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_SSL",
+        description="How clients (and the local brokers' listeners) talk to Kafka: SASL_SSL "
+        "is TLS with a SCRAM credential per component; PLAINTEXT only for a throwaway stack.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_ca_file: Path | None = Field(
+        None,
+        description="The CA (PEM) Kafka's certificates are checked against; default the "
+        "local site CA, <data_dir>/pki/ca.crt.",
+    )
+    kafka_user: str | None = Field(
+        None,
+        description="The one SASL user of every component (external clusters); unset, "
+        "each component is lead-<component> with its password under <data_dir>/kafka.",
+    )
+    kafka_password_file: Path | None = Field(
+        None, description="A file holding kafka_user's password (external clusters)."
+    )
     pg_port: int = 55432
 
     # Topics.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra import kafka_acls
 from infra.kafka_cluster import LocalKafkaCluster
 from infra.local_postgres import LocalPostgres
 from infra.settings import Settings
@@ -29,6 +30,8 @@ def up(settings: Settings) -> StackState:
         if not kafka.running():
             kafka.start()
             state.started_kafka = True
+        if settings.kafka_security_protocol == "SASL_SSL":
+            kafka_acls.apply(settings)  # each component's credential and ACLs
     return state
 
 

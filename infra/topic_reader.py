@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, TopicPartition
 
+from infra.kafka_security import client_kwargs
+
 
 @dataclass(frozen=True)
 class Message:
@@ -22,7 +24,10 @@ class Message:
 def read_topic(bootstrap_servers: str, topic: str) -> Iterator[Message]:
     """Every message on the topic now, each partition in order."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        **client_kwargs(),
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
     )
     try:
         partitions = [
@@ -58,7 +63,10 @@ def read_ranges(
 ) -> list[Message]:
     """Up to `limit` messages from the start of each range, each partition in order."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+        **client_kwargs(),
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
     )
     found: list[Message] = []
     try:

@@ -720,11 +720,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+KAFKA_COMPONENTS = {"cmd_relay": "relay", "cmd_consumers": "workers", "cmd_api": "api"}
+
+
+def _connect_as(args: argparse.Namespace) -> None:
+    """Each process connects to Kafka with its own component's credential; the operator's
+    tools (and `lead run`, which prepares the stack) as the admin."""
+    from infra import kafka_security
+    from infra.settings import Settings
+
+    component = KAFKA_COMPONENTS.get(getattr(args.func, "__name__", ""), "admin")
+    if getattr(args.func, "__name__", "") == "cmd_deadletter" and args.action == "replay":
+        component = "replay"
+    kafka_security.use(Settings(), component)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("kafka", "aiokafka", "faust", "mode", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    _connect_as(args)
     result: int = args.func(args)
     return result
 

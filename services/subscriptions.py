@@ -43,6 +43,8 @@ from typing import Any, Literal, Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from starlette.responses import StreamingResponse
 
+from infra.kafka_security import aiokafka_kwargs
+
 log = logging.getLogger(__name__)
 
 Change = dict[str, Any]
@@ -239,6 +241,7 @@ ConsumerFactory = Callable[[str], Consumer]
 def kafka_consumer(bootstrap_servers: str) -> Consumer:
     """A consumer outside any group, committing nothing: the stream positions it itself."""
     consumer: Consumer = AIOKafkaConsumer(
+        **aiokafka_kwargs(),
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,

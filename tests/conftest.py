@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra import stack
+from infra import kafka_security, stack
 from infra.bootstrap import Container
 from infra.settings import PROJECT_ROOT, Settings
 from services.commands import AdoptPolicy
@@ -55,6 +55,11 @@ def pytest_report_header() -> str:
 def make_test_settings(**overrides: str) -> Settings:
     values = {**TEST_ENV, **overrides}
     return Settings.model_validate({k.removeprefix("LEAD_").lower(): v for k, v in values.items()})
+
+
+# The tests' own Kafka clients (readers, producers of junk, the in-process relay and
+# workers) connect as the admin, the super user: they check what the others did.
+kafka_security.use(make_test_settings(), "admin")
 
 
 def subprocess_env(**overrides: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from events.topics import EVENTS
+from infra.kafka_security import client_kwargs
 from infra.relay import OutboxRelay, RelayPosition
 from services.commands import ReceiveReferral
 from tests.cluster.conftest import Cluster
@@ -30,7 +31,9 @@ pytestmark = pytest.mark.cluster
 
 
 def test_topics_are_replicated_three_ways_with_two_in_sync(cluster: Cluster) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=cluster.settings.bootstrap_servers)
+    admin = KafkaAdminClient(
+        **client_kwargs(), bootstrap_servers=cluster.settings.bootstrap_servers
+    )
     try:
         (topic,) = admin.describe_topics([EVENTS])
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, EVENTS)])

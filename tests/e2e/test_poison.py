@@ -31,6 +31,7 @@ from events.disclosure import disclosure_record
 from events.envelope import envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import AUDIT, DEADLETTER, EVENTS
+from infra.kafka_security import client_kwargs
 from infra.settings import Settings
 from tests.conftest import run_lead, subprocess_env
 from tests.e2e.conftest import api_up
@@ -72,7 +73,9 @@ def stack(settings: Settings) -> Iterator[Stack]:
     env = subprocess_env(LEAD_CONSUMER_MAX_ATTEMPTS=str(MAX_ATTEMPTS))
     logs = settings.data_dir / "logs"
     api = Proc("api", env, logs)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(
+        **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, acks="all"
+    )
     stack = Stack(
         settings,
         f"http://{settings.api_host}:{settings.api_port}",

@@ -15,6 +15,7 @@ from kafka import KafkaProducer
 
 from events.base import EVENT_ID_NAMESPACE
 from events.topics import DEADLETTER, EVENTS
+from infra.kafka_security import client_kwargs
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
 from tests.http import keyed
@@ -150,7 +151,7 @@ def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_
         f"broken-{uuid.uuid4()}-{case}".encode(): (value, reason)
         for case, (value, reason) in broken_copies(good).items()
     }
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**client_kwargs(), bootstrap_servers=bootstrap, acks="all")
     for key, (value, _) in broken.items():
         producer.send(EVENTS, key=key, value=value)
     producer.flush()

@@ -16,6 +16,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from infra.bootstrap import Container
 from infra.chain import generate_private_key_pem, link, load_private_key, verify_slice
 from infra.history import History, export_slice, topic_sequence, verify_topic_copy
+from infra.kafka_security import client_kwargs
 from infra.relay import OutboxRelay, RelayPosition, make_producer
 from infra.settings import Settings
 from infra.topic_reader import read_topic
@@ -118,7 +119,7 @@ def test_an_inserted_event_is_found(site: tuple[Container, History]) -> None:
 
 
 def make_topic(settings: Settings, name: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**client_kwargs(), bootstrap_servers=settings.bootstrap_servers)
     try:
         admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
     finally:
@@ -164,7 +165,9 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
     for edit, position in [("altered", 9), ("removed", 7), ("reordered", 5), ("inserted", None)]:
         name = f"history-{edit}-{uuid.uuid4().hex[:8]}"
         make_topic(settings, name)
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer = KafkaProducer(
+            **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, acks="all"
+        )
         for value in tampered(edit):
             producer.send(name, value=value)
         producer.flush()
