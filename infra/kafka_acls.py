@@ -51,12 +51,13 @@ def grants(settings: Settings) -> dict[str, tuple[Grant, ...]]:
     return {
         "relay": (
             Grant("topic", EVENTS, ("READ", "WRITE", "DESCRIBE")),
+            Grant("topic", AUDIT, WRITE),  # the notary's signed chain checkpoints
             Grant("cluster", "kafka-cluster", ("IDEMPOTENT_WRITE",)),
         ),
         "workers": (
             Grant("topic", EVENTS, READ),
             Grant("topic", PROSECUTION, WRITE),
-            Grant("topic", AUDIT, WRITE),
+            Grant("topic", AUDIT, ("READ", "WRITE", "DESCRIBE")),
             Grant("topic", DEADLETTER, WRITE),
             Grant("topic", PROJECTIONS_PREFIX + "*", WRITE),
             Grant("group", group + "*", READ),
@@ -65,6 +66,8 @@ def grants(settings: Settings) -> dict[str, tuple[Grant, ...]]:
         "api": (
             Grant("topic", EVENTS, READ),
             Grant("topic", PROJECTIONS_PREFIX + "*", READ),
+            Grant("topic", AUDIT, WRITE),  # disclosure records
+            Grant("cluster", "kafka-cluster", ("IDEMPOTENT_WRITE",)),
         ),
         "replay": (
             Grant("topic", DEADLETTER, READ),
