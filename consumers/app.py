@@ -142,13 +142,14 @@ def create_app(
     batch_wait: float = 0.01,
     feed: ProsecutionFeed | None = None,
     retry: Retry | None = None,
+    max_attempts: int = Retry.max_attempts,
 ) -> faust.App:
     """The workers' app: the projections, the audit trail and the prosecution feed.
 
     A message none of them can handle is dead-lettered and the partition goes on; a
     failure that may pass is retried, and waited out while PostgreSQL is unavailable
-    (`consumers.failures`, `retry`)."""
-    retry = retry or Retry()
+    (`consumers.failures`: `retry`, or one of `max_attempts`)."""
+    retry = retry or Retry(max_attempts=max_attempts)
     app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],

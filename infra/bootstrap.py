@@ -181,7 +181,6 @@ class Container:
 
     def consumer_app(self) -> Any:
         from consumers.app import create_app
-        from consumers.failures import Retry
         from consumers.projector import Projector
         from consumers.prosecution import ProsecutionFeed
         from events.base import Role
@@ -219,7 +218,7 @@ class Container:
             web_port=self.settings.consumer_web_port,
             batch_size=self.settings.consumer_batch_size,
             batch_wait=self.settings.consumer_batch_wait,
-            retry=Retry(max_attempts=self.settings.consumer_max_attempts),
+            max_attempts=self.settings.consumer_max_attempts,
         )
 
     def read_pool(self) -> ConnectionPool[Any]:

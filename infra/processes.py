@@ -157,8 +157,8 @@ def bindable(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port(preferred: int, host: str = "127.0.0.1") -> int:
-    """`preferred` if a server could listen there, else a port the OS picks."""
-    if bindable(preferred, host):
+    """`preferred` if a server could listen there, else (or for 0) a port the OS picks."""
+    if preferred and bindable(preferred, host):
         return preferred
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))

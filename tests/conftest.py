@@ -61,12 +61,15 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, **TEST_ENV, **overrides}
 
 
-def run_lead(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`lead ARGS...` against the test stack, as an operator would type it."""
+def run_lead(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`lead ARGS...` against the test stack (or the one `env` names), as an operator
+    would type it."""
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         cwd=PROJECT_ROOT,
-        env=subprocess_env(),
+        env=env or subprocess_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -3,23 +3,15 @@ another program (another checkout's test run, a developer's server) holds them."
 
 from __future__ import annotations
 
-import socket
+from infra.processes import bindable, free_port
 
 
 def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
-        try:
-            probe.bind(("0.0.0.0", port))  # conflicts with a listener on any address
-        except OSError:
-            return False
-    return True
+    return bindable(port, "0.0.0.0")  # conflicts with a listener on any address
 
 
 def _any_free() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("0.0.0.0", 0))
-        return int(probe.getsockname()[1])
+    return free_port(0, "0.0.0.0")
 
 
 def port_or_free(preferred: int, taken: set[int]) -> int:

@@ -21,7 +21,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,9 +41,10 @@ from events.topics import AUDIT, DEADLETTER, EVENTS
 from infra import stack as local_stack
 from infra.bootstrap import Container
 from infra.processes import free_port
-from infra.settings import PROJECT_ROOT, Settings
+from infra.settings import Settings
 from services.commands import AdoptPolicy
 from tests.conftest import TEST_ENV, make_test_settings
+from tests.conftest import run_lead as run_shared_lead
 from tests.e2e.conftest import api_up
 from tests.factories import OFFICER, POLICY, POLICY_TERMS
 from tests.kafka_reader import read_all
@@ -124,15 +124,7 @@ def own_env() -> dict[str, str]:
 
 def run_lead(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`lead ARGS...` against this module's stack."""
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=PROJECT_ROOT,
-        env=own_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_shared_lead(*args, timeout=timeout, env=own_env())
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +194,14 @@ def referral_orgs(dsn: str, prefix: str) -> set[str]:
             (prefix + "%",),
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def dead_lettered(stack: Stack, keys: set[bytes]) -> dict[bytes, dict[str, Any]]:
+    """`dead_letters` of these keys, once there is one for each."""
+    wait_until(
+        lambda: len(dead_letters(stack, keys)) == len(keys), 60, "the dead letters", stack.procs
+    )
+    return dead_letters(stack, keys)
 
 
 def dead_letters(stack: Stack, keys: set[bytes]) -> dict[bytes, dict[str, Any]]:
@@ -314,8 +314,7 @@ def test_rows_postgresql_refuses_are_dead_lettered_on_start_and_the_rest_applied
         stack.procs,
     )
     keys = {nul[0], refused[0]}
-    wait_until(lambda: len(dead_letters(stack, keys)) == 2, 60, "the dead letters", stack.procs)
-    letters = dead_letters(stack, keys)
+    letters = dead_lettered(stack, keys)
     assert letters[refused[0]]["topic"] == EVENTS and letters[refused[0]]["partition"] == 0
     assert "UntranslatableCharacter [22P05]" in letters[refused[0]]["error"]
     # The NUL: refused by decoding now that events refuse it, or else by PostgreSQL
@@ -465,8 +464,7 @@ def test_the_audit_trail_dead_letters_disclosures_it_cannot_store_and_goes_on(
         stack.procs,
     )
     keys = {bad_uuid[0], nul[0]}
-    wait_until(lambda: len(dead_letters(stack, keys)) == 2, 60, "the dead letters", stack.procs)
-    letters = dead_letters(stack, keys)
+    letters = dead_lettered(stack, keys)
     assert letters[bad_uuid[0]]["topic"] == AUDIT
     assert "InvalidTextRepresentation [22P02]" in letters[bad_uuid[0]]["error"]
     assert "NUL" in letters[nul[0]]["error"] or "22P05" in letters[nul[0]]["error"]
