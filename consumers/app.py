@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import faust
 
 from consumers.deadletter import deadletter_record
-from consumers.failures import Failed, Failure, Retry, describe, isolate
+from consumers.failures import Failed, Failure, Retry, classify, describe, isolate
 from consumers.projector import AUDIT_TRAIL, PROJECTIONS, PROSECUTION_FEED, Error, Projector
 from consumers.prosecution import Outgoing, ProsecutionFeed
 from consumers.transport import App
-from events.envelope import CloudEvent, EnvelopeError
+from events import tracing
+from events.envelope import CloudEvent, EnvelopeError, structured_headers
 from events.registry import UnknownEventTypeError
 from events.topics import (
     AUDIT,
@@ -28,8 +29,9 @@ from events.topics import (
     PROSECUTION,
     projection_topic,
 )
-from infra.projection_store import Behind, Delivered, Partition, Starts
-from infra.topic_reader import Message
+from infra.kafka.topic_reader import Message
+from infra.postgres.projection_store import Behind, Delivered, Partition, Starts
+from infra.readside.metrics import WorkerCounters
 from projections.audit import disclosure_changes
 from projections.base import RowChange
 
@@ -71,11 +73,19 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
     def of(cls, event: Any) -> Record:
         msg = event.message
-        return cls(msg.topic, msg.partition, msg.offset, msg.key, event.value)
+        return cls(msg.topic, msg.partition, msg.offset, msg.key, event.value, headers_of(msg))
+
+
+def headers_of(message: Any) -> tuple[tuple[str, bytes], ...]:
+    """A consumed message's headers, as pairs (faust hands a list or a mapping)."""
+    found = getattr(message, "headers", None) or ()
+    pairs = found.items() if isinstance(found, dict) else found
+    return tuple((str(k), bytes(v or b"")) for k, v in pairs)
 
 
 def in_order(batch: Sequence[Any]) -> list[Record]:
@@ -128,6 +138,20 @@ async def feed_outgoing(
         return []
 
 
+async def decoded(compute: Callable[[], T], retry: Retry, *, failed: Failed) -> T:
+    """`compute()` (decode a message, open its sealed fields, project it). Opening reads
+    the person keys from PostgreSQL: a failure that is PostgreSQL's (unavailable, or
+    transient) is not the message's fault, so it is retried as a store is (`Retry`: an
+    unavailable PostgreSQL is waited out) in a thread; only a permanent failure (or one
+    that gave up) is raised, for the caller to dead-letter."""
+    try:
+        return compute()  # in the loop, as almost always nothing fails
+    except Exception as exc:
+        if classify(exc) is Failure.PERMANENT:
+            raise
+    return await retry.run(lambda: asyncio.to_thread(compute), failed=failed)
+
+
 ReadRanges = Callable[[dict[tuple[str, int], tuple[int, int]], int], list[Message]]
 
 
@@ -143,16 +167,21 @@ def create_app(
     feed: ProsecutionFeed | None = None,
     retry: Retry | None = None,
     max_attempts: int = Retry.max_attempts,
+    credentials: Any = None,
+    source: str = "urn:lead:site:unknown",
+    counters: WorkerCounters | None = None,
 ) -> faust.App:
     """The workers' app: the projections, the audit trail and the prosecution feed.
 
     A message none of them can handle is dead-lettered and the partition goes on; a
     failure that may pass is retried, and waited out while PostgreSQL is unavailable
-    (`consumers.failures`: `retry`, or one of `max_attempts`)."""
+    (`consumers.failures`: `retry`, or one of `max_attempts`). Everything it sends is a
+    CloudEvent from `source` with its `content-type` header (`events.envelope`)."""
     retry = retry or Retry(max_attempts=max_attempts)
     app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
+        broker_credentials=credentials,  # infra.kafka.security: TLS + SCRAM
         store="memory://",
         topic_allow_declare=False,  # the project creates its topics with explicit settings
         topic_disable_leader=True,
@@ -175,6 +204,10 @@ def create_app(
         DEADLETTER, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
+    def counted(consumer: str, messages: int, began: float) -> None:
+        if counters is not None:
+            counters.batch(consumer, messages, time.monotonic() - began)
+
     rows_out = {
         projection_topic(p.name) for p in projector.projections if p.name in DASHBOARD_PROJECTIONS
     }
@@ -183,8 +216,10 @@ def create_app(
         AUDIT, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
 
-    async def dead_letter(record: Record, exc: BaseException) -> Any:
+    async def dead_letter(consumer: str, record: Record, exc: BaseException) -> Any:
         """Send `record` to the dead-letter topic with why; returns the delivery to await."""
+        if counters is not None:
+            counters.dead_letter(consumer)
         log.warning(
             "dead-lettering %s[%d]@%d: %s",
             record.topic,
@@ -202,7 +237,10 @@ def create_app(
                 key=record.key,
                 value=record.value,
                 error=describe(exc),
+                source=source,
+                headers=record.headers,
             ),
+            headers=structured_headers(),
         )
 
     def reporting(consumer: str, records: Sequence[Record]) -> Failed:
@@ -245,7 +283,17 @@ def create_app(
                     del starts[where]
                 if found:
                     await handle(
-                        [Record(m.topic, m.partition, m.offset, m.key, m.value) for m in found],
+                        [
+                            Record(
+                                m.topic,
+                                m.partition,
+                                m.offset,
+                                m.key,
+                                m.value,
+                                tuple(m.headers.items()),
+                            )
+                            for m in found
+                        ],
                         None,
                     )
 
@@ -285,7 +333,7 @@ def create_app(
 
         async def dead(item: tuple[Record, X], exc: Exception) -> None:
             record = item[0]
-            await (await dead_letter(record, exc))  # on the topic before its offset is stored
+            await (await dead_letter(consumer, record, exc))  # before its offset is stored
             why = [(record.topic, record.partition, record.offset, describe(exc))]
             checked = {(record.topic, record.partition): record.offset}
             await gaps_first(
@@ -322,7 +370,7 @@ def create_app(
             try:
                 changes = disclosure_changes(CloudEvent.from_json(record.value))
             except Exception as exc:  # not a disclosure this code reads, or a bug: set aside
-                await (await dead_letter(record, exc))
+                await (await dead_letter(AUDIT_TRAIL, record, exc))
                 errors[(record.topic, record.partition, record.offset)] = describe(exc)
                 changes = []
             ready.append((record, changes))
@@ -351,11 +399,18 @@ def create_app(
         ready: list[tuple[Record, dict[str, list[RowChange]]]] = []
         deliveries = []
         errors: dict[tuple[str, int, int], str] = {}
+        traces: set[str] = set()
         for record in records:
             try:
-                changes = projector.changes(record.value)
+                changes, traceparent = await decoded(
+                    functools.partial(projector.traced_changes, record.value),
+                    retry,
+                    failed=reporting(projector.consumer, [record]),
+                )
+                if traceparent:
+                    traces.add(traceparent)
             except Exception as exc:  # a poison message: dead-letter it and carry on
-                deliveries.append(await dead_letter(record, exc))
+                deliveries.append(await dead_letter(projector.consumer, record, exc))
                 changes = projector.nothing()
                 errors[(record.topic, record.partition, record.offset)] = describe(exc)
             ready.append((record, changes))
@@ -377,30 +432,42 @@ def create_app(
             for row in rows:
                 if row.topic in rows_out:  # only the projections dashboards may read
                     # Straight to the producer: faust's topic layer costs more than the write.
-                    await app.producer.send(row.topic, row.key, row.value, None, None, None)
+                    await app.producer.send(row.topic, row.key, row.value, None, None, row.headers)
 
         await settle(
             projector.consumer, ready, errors, starts, store, projector.nothing(), project_records
         )
+        if traces and log.isEnabledFor(logging.INFO):
+            log.info(
+                "%s: stored %d messages of %d commands",
+                projector.consumer,
+                len(records),
+                len(traces),
+                extra={"trace_ids": sorted(filter(None, map(tracing.trace_id, traces)))},
+            )
 
     @app.agent(audit, name=AUDIT_TRAIL)
     @fail_fast
     async def audit_trail(stream: Any) -> None:
         # Acknowledged only once stored: a batch cut short is read again.
         async for batch in stream.noack_take(batch_size, within=batch_wait):
+            began = time.monotonic()
             records = in_order(batch)
             await store_disclosures(records, run_starts(records))
             for event in batch:
                 await stream.ack(event)
+            counted(AUDIT_TRAIL, len(batch), began)
 
     @app.agent(events, name=PROJECTIONS)
     @fail_fast
     async def project(stream: Any) -> None:
         async for batch in stream.noack_take(batch_size, within=batch_wait):
+            began = time.monotonic()
             records = in_order(batch)
             await project_records(records, run_starts(records))
             for event in batch:
                 await stream.ack(event)
+            counted(projector.consumer, len(batch), began)
 
     if feed is not None:
         outbound = {
@@ -411,7 +478,7 @@ def create_app(
         }
 
         async def set_aside(record: Record, exc: Exception) -> None:
-            await (await dead_letter(record, exc))
+            await (await dead_letter(PROSECUTION_FEED, record, exc))
             error = (record.topic, record.partition, record.offset, describe(exc))
             await projector.record_errors(PROSECUTION_FEED, [error])
 
@@ -431,10 +498,14 @@ def create_app(
         async def publish(stream: Any) -> None:
             # Acknowledged only once published: an event cut short is published again.
             async for batch in stream.noack_take(batch_size, within=batch_wait):
+                began = time.monotonic()
                 for event in batch:
                     for item in await outgoing(Record.of(event)):
-                        delivery = await outbound[item.topic].send(key=item.key, value=item.value)
+                        delivery = await outbound[item.topic].send(
+                            key=item.key, value=item.value, headers=structured_headers()
+                        )
                         await delivery  # acknowledged before the offset is committed
                     await stream.ack(event)
+                counted(PROSECUTION_FEED, len(batch), began)
 
     return app

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -19,9 +21,17 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from consumers.failures import Retry, Unreachable, describe
-from events.envelope import CloudEvent, Opener, decode_opening
+from events.envelope import (
+    CloudEvent,
+    Headers,
+    Opener,
+    binary_headers,
+    decode_opening,
+    structured_headers,
+)
 from events.topics import DASHBOARD_PROJECTIONS, projection_topic
-from infra.projection_store import (
+from infra.postgres.consumer_status import clear_stuck, mark_stuck, record_errors
+from infra.postgres.projection_store import (
     Delivered,
     Partition,
     RowState,
@@ -29,12 +39,9 @@ from infra.projection_store import (
     Target,
     apply_batch,
     apply_targets,
-    clear_stuck,
-    column_types,
-    mark_stuck,
     primary_keys,
-    record_errors,
 )
+from infra.postgres.row_statements import column_types
 from projections.audit import DISCLOSURES, DISCLOSURES_SCHEMA
 from projections.base import Projection, RowChange, reads_sealed, schema_of
 
@@ -52,11 +59,16 @@ Error = tuple[str, int, int, str]
 """A dead-lettered message's topic, partition, offset, and why (`describe`)."""
 
 
+ROW_CHANGED = "org.lead.projection.row_changed.v1"
+ROW_DELETED = "org.lead.projection.row_deleted.v1"
+
+
 @dataclass(frozen=True)
 class RowMessage:
     topic: str
     key: bytes
     value: bytes | None
+    headers: Headers = field(default_factory=structured_headers)
 
 
 class Projector:
@@ -66,8 +78,10 @@ class Projector:
         projections: Sequence[Projection],
         consumer: str = PROJECTIONS,
         opener: Opener | None = None,
+        source: str = "urn:lead:site:unknown",
     ) -> None:
         self.dsn = dsn
+        self.source = source  # CloudEvents `source` of the row changes it publishes
         self.opener = opener  # opens sealed fields the views may hold (progress summaries)
         self.consumer = consumer
         self.primary_keys = {(p.name, t.name): t.primary_key for p in projections for t in p.tables}
@@ -141,9 +155,14 @@ class Projector:
 
     def changes(self, value: bytes) -> dict[str, list[RowChange]]:
         """Decode and project; raises for a message no retry would fix."""
+        return self.traced_changes(value)[0]
+
+    def traced_changes(self, value: bytes) -> tuple[dict[str, list[RowChange]], str | None]:
+        """`changes`, and the traceparent of the command behind the event."""
         message = CloudEvent.from_json(value)
         event = decode_opening(message, self.opener, self.opens)
-        return {p.name: p.handle(event, message.position) for p in self.projections}
+        changes = {p.name: p.handle(event, message.position) for p in self.projections}
+        return changes, message.traceparent
 
     def _then(
         self, consumer: str, errors: Sequence[Error], clear: Sequence[Partition]
@@ -188,29 +207,44 @@ class Projector:
         self._not_stuck.update((AUDIT_TRAIL, *p) for p in clearing)
 
     def row_message(self, projection: str, state: RowState) -> RowMessage:
-        """A row change for `lead.projections.<name>.v1`: keyed by the row, null when deleted."""
+        """A row change for `lead.projections.<name>.v1`, keyed by the row: a structured-mode
+        CloudEvent (`ROW_CHANGED`) whose data is the change; a deleted row is a tombstone
+        (no value, so compaction drops the row), a binary-mode CloudEvent (`ROW_DELETED`)
+        with its attributes in headers. `subject` is the key's text; `id` is new for
+        each change published (a change is a row's state, not an event to deduplicate)."""
         keys = self.primary_keys[(projection, state.table)]
         key = {"table": state.table, **{k: state.row[k] for k in keys}}
-        value = None
-        if state.op != "delete":
-            # Dates and times as `str` writes them, as they always were on these topics.
-            value = orjson.dumps(
-                {
+        # The key's bytes are the row's identity on a compacted topic: never reformat.
+        key_bytes = json.dumps(key, default=str, sort_keys=True).encode()
+        topic = projection_topic(projection)
+        attributes = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": self.source,
+            "subject": key_bytes.decode(),
+            "time": datetime.now(UTC).isoformat(),
+            "datacontenttype": "application/json",
+        }
+        if state.op == "delete":
+            event = CloudEvent.model_validate({**attributes, "type": ROW_DELETED, "data": {}})
+            return RowMessage(topic, key_bytes, None, binary_headers(event))
+        # Dates and times as `str` writes them, as they always were on these topics.
+        value = orjson.dumps(
+            {
+                **attributes,
+                "type": ROW_CHANGED,
+                "data": {
                     "projection": projection,
                     "table": state.table,
                     "op": state.op,
                     "key": key,
                     "values": state.row,
                 },
-                default=str,
-                option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
-            )
-        return RowMessage(
-            projection_topic(projection),
-            # The key's bytes are the row's identity on a compacted topic: never reformat.
-            json.dumps(key, default=str, sort_keys=True).encode(),
-            value,
+            },
+            default=str,
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME,
         )
+        return RowMessage(topic, key_bytes, value)
 
     def nothing(self) -> dict[str, list[RowChange]]:
         """The changes of a dead-lettered message: none, but its offset is recorded."""

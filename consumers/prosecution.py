@@ -27,7 +27,7 @@ from events.case import (
 )
 from events.consent import InformationKind
 from events.disclosure import disclosure_record
-from events.envelope import CloudEvent, decode
+from events.envelope import CloudEvent, Opener, decode, opened
 from events.participant import (
     ParticipantEnrolled,
     ParticipantExited,
@@ -78,7 +78,8 @@ def kind_of(event: DomainEvent) -> InformationKind | None:
 def public_data(event: DomainEvent, data: dict[str, Any]) -> dict[str, Any]:
     """The whitelisted part of an event's data."""
     if isinstance(event, LEGAL):
-        allowed = set(data) - {"actor", "note"}  # the charging note may hold case detail
+        # The charging note may hold case detail; `sealed` is ciphertext no one there opens.
+        allowed = set(data) - {"actor", "note", "sealed"}
     else:
         allowed = COMMON | PROGRAM_FIELDS[type(event)]
     out = {k: v for k, v in data.items() if k in allowed}
@@ -97,8 +98,12 @@ class ProsecutionFeed:
         recipient_organisation: str,
         source: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        opener: Opener | None = None,
     ) -> None:
         self.consent = consent
+        # Opens what a consented disclosure carries in someone's words (charge descriptions,
+        # the recommendation): sealed in the event, sent in clear to the consented recipient.
+        self.opener = opener
         self.organisation = recipient_organisation
         self.source = source
         self.clock = clock
@@ -124,8 +129,9 @@ class ProsecutionFeed:
         key = str(event.person_id).encode()
         if consent_id is None:
             return [Outgoing(AUDIT, key, self._audit(message, kind, now, None).to_json())]
+        data = opened(message, self.opener).data if isinstance(event, LEGAL) else message.data
         feed = message.model_copy(
-            update={"data": public_data(event, message.data), "consentid": str(consent_id)}
+            update={"data": public_data(event, data), "consentid": str(consent_id)}
         )
         audit = self._audit(message, kind, now, consent_id)
         return [Outgoing(PROSECUTION, key, feed.to_json()), Outgoing(AUDIT, key, audit.to_json())]

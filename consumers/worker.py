@@ -15,12 +15,14 @@ from typing import Any
 
 import faust
 
-from infra.processes import exit_unless_stopped_within
+from infra.local.processes import exit_unless_stopped_within
 
 
 class Worker(faust.Worker):
     def __init__(self, app: Any, *services: Any, stop_within: float, **kwargs: Any) -> None:
         super().__init__(app, *services, **kwargs)
+        if not self.stdout.isatty():
+            self.spinner = None  # its cursor codes would land in log files, mid-line
         self.stop_within = stop_within
         self._deadline: threading.Timer | None = None
 

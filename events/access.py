@@ -9,6 +9,7 @@ older events without it: when the site's default validity after issue has passed
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 from uuid import UUID
 
@@ -18,6 +19,8 @@ from events.base import CreationEvent, DomainEvent, Role
 from events.text import Text
 
 PRINCIPAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
+KAFKA_CLIENT_NAME = r"^[a-z0-9][a-z0-9.-]{1,62}$"
+"""A Kafka principal (`User:<name>`) and the prefix of its consumer groups."""
 
 
 class PrincipalRegistered(CreationEvent):
@@ -67,3 +70,39 @@ class PrincipalListed(DomainEvent):
 
     principal_id: UUID
     name: Text = Field(pattern=PRINCIPAL_NAME)
+
+
+class KafkaClientKind(StrEnum):
+    """What an external system reads from Kafka; each kind has its own ACLs
+    (infra/kafka/acls.py `client_grants`)."""
+
+    PROSECUTION = "prosecution"  # a prosecutor's case system: lead.prosecution.v1
+    DASHBOARD = "dashboard"  # the lead.projections.* view topics
+    AUDITOR = "auditor"  # lead.audit.v1
+
+
+class KafkaClientsOpened(CreationEvent):
+    """The site's register of external Kafka clients."""
+
+    event_type: ClassVar[str] = "kafka_clients.opened"
+
+
+class KafkaClientGranted(DomainEvent):
+    """An external system was issued a Kafka credential (SCRAM; only the broker keeps
+    its salted hash, nothing here) and the ACLs of its kind."""
+
+    event_type: ClassVar[str] = "kafka_clients.granted"
+
+    name: Text = Field(pattern=KAFKA_CLIENT_NAME)
+    kind: KafkaClientKind
+    organisation: Text = Field(min_length=1, max_length=200)
+    mechanism: Text = Field(pattern=r"^SCRAM-SHA-(256|512)$")
+
+
+class KafkaClientRevoked(DomainEvent):
+    """The client's credential and ACLs were removed from the brokers."""
+
+    event_type: ClassVar[str] = "kafka_clients.revoked"
+
+    name: Text = Field(pattern=KAFKA_CLIENT_NAME)
+    reason: Text = Field(min_length=1, max_length=500)

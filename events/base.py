@@ -1,7 +1,7 @@
 """What every domain event carries, and how it plugs into `eventsourcing` aggregates.
 
 Events are frozen pydantic models. They are also the stored events: the mapper in
-``infra.mapper`` writes ``model_dump`` and reads back through ``model_validate``
+``infra.postgres.mapper`` writes ``model_dump`` and reads back through ``model_validate``
 after running the ``upcast_vN_vN+1`` class methods, so old stored versions keep
 loading. The aggregate supplies the state change through its ``when`` method.
 """
@@ -19,6 +19,7 @@ from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from events.text import Text
+from events.tracing import TRACEPARENT
 
 # Namespace for event ids: the id of an event is a function of its aggregate and
 # version, so a republished event keeps its id and consumers can deduplicate.
@@ -91,12 +92,18 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
     actor: Actor
     occurred_at: AwareDatetime  # when it happened in the world
     person_id: UUID | None = None
-    # The event's SENSITIVE fields, encrypted with the person's key (see infra/sealing.py);
+    # The event's SENSITIVE fields, encrypted with the person's key (see infra/crypto/sealing.py);
     # where they were, the stored and published event holds SEALED placeholders.
     sealed: str | None = None
+    # The W3C traceparent of the command that recorded it (events/tracing.py): on the
+    # CloudEvent as the distributed-tracing extension attribute, not in its data.
+    traceparent: str | None = Field(None, pattern=TRACEPARENT)
 
     # Dotted paths of fields holding what identifies or exposes the person (names,
-    # birth date, contact notes, goal wording): stored and published only encrypted.
+    # birth date, contact notes, goal wording, every free-text field written about them;
+    # `*` stands for each item of a list): stored and published only encrypted. Every
+    # text field is either here or in `events.free_text.NOT_SEALED`, with the reason
+    # (docs/sealed-fields.md lists both).
     SENSITIVE: ClassVar[tuple[str, ...]] = ()
     # Fields kept in the store and published as null (a token's hash): no reader needs them.
     UNPUBLISHED: ClassVar[tuple[str, ...]] = ()
@@ -149,7 +156,13 @@ class DomainEvent(BaseModel, CanMutateAggregate[UUID]):
         """The event's data as published: its fields less the store's bookkeeping."""
         data = self.model_dump(
             mode="json",
-            exclude={"originator_topic", "originator_id", "originator_version", "timestamp"},
+            exclude={
+                "originator_topic",
+                "originator_id",
+                "originator_version",
+                "timestamp",
+                "traceparent",
+            },
         )
         for name in self.UNPUBLISHED:
             data[name] = None

@@ -63,6 +63,7 @@ class CaseOpened(CreationEvent):
     """A court case about a participant was recorded, pre-existing or filed after enrollment."""
 
     event_type: ClassVar[str] = "case.opened"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("charges.*.description",)
     class_version: ClassVar[int] = 1
 
     person_id: UUID
@@ -106,6 +107,7 @@ class ChargingDecisionRecorded(CaseEvent):
     """The prosecutor's charging decision; a decision to file gives the filing date."""
 
     event_type: ClassVar[str] = "case.charging_decision_recorded"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("note",)
     class_version: ClassVar[int] = 1
 
     decision: ChargingDecision
@@ -121,6 +123,7 @@ class LiaisonRecommendationRecorded(CaseEvent):
     """The liaison prosecutor's recommendation for the case."""
 
     event_type: ClassVar[str] = "case.liaison_recommendation_recorded"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("recommendation",)
     class_version: ClassVar[int] = 1
 
     recommendation: Text = Field(min_length=1, max_length=2000)
@@ -131,6 +134,8 @@ class HearingScheduled(CaseEvent):
     """A hearing was set, so the case manager can help the participant get there."""
 
     event_type: ClassVar[str] = "case.hearing_scheduled"
+    # Typed freely ("review of treatment compliance"): it may say more than a label.
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("kind",)
     class_version: ClassVar[int] = 1
 
     hearing_at: AwareDatetime

@@ -53,6 +53,7 @@ class ConsentGranted(CreationEvent):
     """
 
     event_type: ClassVar[str] = "consent.granted"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("purpose", "expiration_event")
     class_version: ClassVar[int] = 1
 
     person_id: UUID
@@ -78,6 +79,7 @@ class ConsentRevoked(ConsentEvent):
     """The participant revoked the consent; what was disclosed before stays disclosed."""
 
     event_type: ClassVar[str] = "consent.revoked"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("reason",)
     class_version: ClassVar[int] = 1
 
     effective_at: AwareDatetime
@@ -88,6 +90,7 @@ class ConsentExpired(ConsentEvent):
     """The consent ended by its date, or by its expiration event (named in ``by_event``)."""
 
     event_type: ClassVar[str] = "consent.expired"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("by_event",)
     class_version: ClassVar[int] = 1
 
     expired_at: AwareDatetime

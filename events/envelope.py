@@ -1,4 +1,11 @@
-"""CloudEvents 1.0 structured-mode JSON: the form every message on the bus takes."""
+"""CloudEvents 1.0 structured-mode JSON: the form every message on the bus takes.
+
+Every message is sent with the Kafka header `content-type: application/cloudevents+json`
+(`STRUCTURED`): the CloudEvents Kafka binding (every SDK's, the Java SDK's
+`CloudEventDeserializer` among them) tells a structured-mode message by that header.
+The one exception is a compacted topic's tombstone, which has no value to hold the
+event: it is a binary-mode CloudEvent, its attributes in `ce_` headers (`binary_headers`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from events.base import DomainEvent
 
 CONTENT_TYPE = "application/cloudevents+json"
+CONTENT_TYPE_HEADER = "content-type"
+BINARY_PREFIX = "ce_"
+Headers = list[tuple[str, bytes]]
 SEQUENCE_DIGITS = 20  # zero-padded so that string order is store order
 
 
@@ -33,6 +43,8 @@ class CloudEvent(BaseModel):
     time: AwareDatetime | None = None
     datacontenttype: str = "application/json"
     sequence: str | None = Field(None, pattern=r"^\d+$")
+    # The distributed-tracing extension: the W3C traceparent of the command behind it.
+    traceparent: str | None = Field(None, max_length=55)
     data: dict[str, Any]
 
     @property
@@ -61,12 +73,39 @@ def envelope(event: DomainEvent, *, position: int, source: str) -> CloudEvent:
         subject=str(event.person_id) if event.person_id else None,
         time=event.occurred_at,
         sequence=str(position).zfill(SEQUENCE_DIGITS),
+        traceparent=event.traceparent,
         data=event.payload(),
     )
 
 
+def structured_headers() -> Headers:
+    """The Kafka headers of a structured-mode CloudEvent: its content type."""
+    return [(CONTENT_TYPE_HEADER, CONTENT_TYPE.encode())]
+
+
+STRUCTURED: Headers = structured_headers()
+"""Shared by the producers that send many messages (do not change it in place)."""
+
+
+def binary_headers(message: CloudEvent) -> Headers:
+    """A binary-mode CloudEvent's Kafka headers (`ce_<attribute>`, and `content-type`
+    for its `datacontenttype`); its data, if any, is the message's value."""
+    attributes = message.model_dump(mode="json", exclude_none=True, exclude={"data"})
+    content_type = attributes.pop("datacontenttype")
+    headers = [(f"{BINARY_PREFIX}{k}", str(v).encode()) for k, v in sorted(attributes.items())]
+    return [*headers, (CONTENT_TYPE_HEADER, content_type.encode())]
+
+
+def with_content_type(headers: Headers) -> Headers:
+    """`headers` with a `content-type`: its own if it has one, else a structured-mode
+    CloudEvent's (a message published before every producer set it)."""
+    if any(name.lower() == CONTENT_TYPE_HEADER for name, _ in headers):
+        return list(headers)
+    return [*headers, *structured_headers()]
+
+
 Opener = Callable[[dict[str, Any]], dict[str, Any]]
-"""Opens an event's sealed fields (`infra.sealing.PersonSealer.open`), given the key."""
+"""Opens an event's sealed fields (`infra.crypto.sealing.PersonSealer.open`), given the key."""
 
 
 def opened(message: CloudEvent, opener: Opener | None) -> CloudEvent:

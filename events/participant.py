@@ -124,6 +124,7 @@ class CaseManagerAssigned(ParticipantEvent):
     """Another case manager takes over; the previous one is kept for the record."""
 
     event_type: ClassVar[str] = "participant.case_manager_assigned"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("reason",)
     class_version: ClassVar[int] = 1
 
     case_manager: Text = Field(min_length=1, max_length=200)
@@ -209,6 +210,7 @@ class StatusChanged(ParticipantEvent):
     """The participant's engagement changed, e.g. "in the wind" after days without contact."""
 
     event_type: ClassVar[str] = "participant.status_changed"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("reason",)
     class_version: ClassVar[int] = 1
 
     status: EngagementStatus

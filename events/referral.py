@@ -104,6 +104,8 @@ class ReferralReceived(CreationEvent):
         "person.family_name",
         "person.aliases",
         "person.birth_date",
+        "incident.description",
+        "incident.place",
     )
     class_version: ClassVar[int] = 2
 
@@ -127,6 +129,8 @@ class EligibilityDecided(ReferralEvent):
     """Screened against the policy in force when the referral was made."""
 
     event_type: ClassVar[str] = "referral.eligibility_decided"
+    # The exclusions found say what the person did or is subject to (a protection order).
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("reasons",)
 
     eligible: bool
     reasons: tuple[Annotated[Text, Field(max_length=500)], ...] = Field((), max_length=50)
@@ -147,6 +151,7 @@ class ReferralDeclined(ReferralEvent):
     """The approver declined it."""
 
     event_type: ClassVar[str] = "referral.declined"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("reason",)
 
     reason: Text = Field(min_length=1, max_length=1000)
 
@@ -197,6 +202,7 @@ class ReferralWithdrawnByPerson(ReferralEvent):
     """The person declined or withdrew; participation is voluntary."""
 
     event_type: ClassVar[str] = "referral.withdrawn_by_person"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("note",)
 
     kind: WithdrawalKind
     note: Text | None = Field(None, max_length=1000)

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Literal, Self
-from urllib.parse import quote, urlsplit
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def default_data_dir() -> Path:
+    """Where the backend keeps its data unless LEAD_DATA_DIR says: `.lead` beside the code
+    in a source checkout (`make run`); for an installed package, the user's data directory
+    ($XDG_DATA_HOME/lead, default ~/.local/share/lead), never inside site-packages."""
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / ".lead"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "lead"
+
+
+def default_cache_dir() -> Path:
+    """Downloads (the Kafka broker's jars): `.lead/cache` in a checkout, else
+    $XDG_CACHE_HOME/lead (default ~/.cache/lead)."""
+    if SOURCE_CHECKOUT:
+        return PROJECT_ROOT / ".lead" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lead"
+
 
 DbRole = Literal["owner", "app", "read", "auditor"]
 # The PostgreSQL user each role connects as unless its own URL says otherwise. Locally
@@ -73,8 +93,8 @@ class Settings(BaseSettings):
     )
 
     # The local stack started by `lead infra up`.
-    data_dir: Path = PROJECT_ROOT / ".lead"
-    cache_dir: Path = PROJECT_ROOT / ".lead" / "cache"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     kafka_port: int = 59092
     kafka_controller_port: int = 59093
     kafka_brokers: int = Field(
@@ -86,7 +106,43 @@ class Settings(BaseSettings):
         "on, topics default to replication factor 3 and min.insync.replicas 2.",
     )
     kafka_heap: str = "768m"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "SASL_SSL",
+        description="How clients (and the local brokers' listeners) talk to Kafka: SASL_SSL "
+        "is TLS with a SCRAM credential per component; PLAINTEXT only for a throwaway stack.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_ca_file: Path | None = Field(
+        None,
+        description="The CA (PEM) Kafka's certificates are checked against; default the "
+        "local site CA, <data_dir>/pki/ca.crt.",
+    )
+    kafka_user: str | None = Field(
+        None,
+        description="The one SASL user of every component (external clusters); unset, "
+        "each component is lead-<component> with its password under <data_dir>/kafka.",
+    )
+    kafka_password_file: Path | None = Field(
+        None, description="A file holding kafka_user's password (external clusters)."
+    )
+    kafka_credentials_dir: Path | None = Field(
+        None,
+        description="A directory of password files named lead-<component> (lead-relay, "
+        "lead-workers, lead-api, lead-replay, lead-admin), each the password of the SASL "
+        "user of that name: one credential per component on an external cluster. "
+        "Default (local Kafka): <data_dir>/kafka/credentials, made by `lead infra up`.",
+    )
     pg_port: int = 55432
+    connect_timeout_seconds: float | None = Field(
+        None,
+        gt=0,
+        le=600,
+        description="How long a connection to PostgreSQL (libpq's connect_timeout, and the "
+        "event store's pool wait) or to Kafka (kafka-python's bootstrap) may take before it "
+        "fails; unset, the clients' own (30 s for the pool and for Kafka). The one-shot "
+        "`lead` commands use 5 unless this is set, so a server that is down is reported "
+        "within seconds.",
+    )
 
     # Topics.
     topic_partitions: int = Field(6, ge=1)
@@ -130,8 +186,27 @@ class Settings(BaseSettings):
     )
     master_key_file: Path | None = Field(
         None,
-        description="The site's master key (32 bytes, base64) that wraps each person's data "
-        "key; default <data_dir>/master.key, made on first start outside production.",
+        description="The site's single master key file of earlier versions (32 bytes, "
+        "base64), default <data_dir>/master.key: kept in the key ring while it exists, its "
+        "id its fingerprint, current until `lead keys rotate` names another.",
+    )
+    master_key_dir: Path | None = Field(
+        None,
+        description="The master key ring's folder: <id>.key files (32 bytes, base64, mode "
+        "0600) and `current`, the id of the key that wraps new data keys; default "
+        "<data_dir>/master-keys, made on first start outside production. `lead keys "
+        "rotate` adds a key here and makes it current.",
+    )
+    master_keys: str | None = Field(
+        None,
+        repr=False,
+        description="The master key ring from the environment instead of files: "
+        "`id:base64,id:base64` (a key without `id:` gets its fingerprint as id). Read at "
+        "start; docs/security.md, Keys, says how to rotate.",
+    )
+    master_key_id: str | None = Field(
+        None,
+        description="With LEAD_MASTER_KEYS: the current key's id (default the first).",
     )
     retention_days_after_exit: int | None = Field(
         None,
@@ -163,8 +238,38 @@ class Settings(BaseSettings):
     auth_failure_window_seconds: float = Field(
         60.0, gt=0, description="The window auth_failure_limit counts failures in."
     )
+    idempotency_ttl_days: int = Field(
+        7,
+        ge=1,
+        le=365,
+        description="How long the API keeps an Idempotency-Key and its answer after the "
+        "first request (a retry within it is answered from the store); then it is purged.",
+    )
     consumer_group: str = "lead-projections"
-    consumer_web_port: int = 6066
+    consumer_web_port: int = Field(
+        6066,
+        ge=0,
+        le=65535,
+        description="A worker's Prometheus metrics (GET /metrics) on metrics_host; 0: any "
+        "free port (logged). A second worker on the host finds it taken and runs without.",
+    )
+    relay_metrics_port: int = Field(
+        6067,
+        ge=0,
+        le=65535,
+        description="The relay's Prometheus metrics (GET /metrics) on metrics_host; 0: any "
+        "free port (logged).",
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="json: one JSON object per line; text: plain lines; auto: text at a "
+        "terminal, JSON otherwise.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Where the relay and the workers serve their metrics (the API serves "
+        "its own on its port). 0.0.0.0 for a scraper on another host.",
+    )
 
     prosecutor_organisation: str = Field(
         "Prosecuting Attorney's Office",
@@ -191,7 +296,11 @@ class Settings(BaseSettings):
     @field_validator("data_dir", "cache_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
-        return value if value.is_absolute() else (PROJECT_ROOT / value).resolve()
+        """A relative path is taken from the checkout's root, or (installed) the working
+        directory."""
+        if value.is_absolute():
+            return value
+        return ((PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd()) / value).resolve()
 
     @property
     def local_kafka(self) -> bool:
@@ -216,6 +325,11 @@ class Settings(BaseSettings):
             if "topic_min_insync_replicas" not in self.model_fields_set:
                 self.topic_min_insync_replicas = 2
         return self
+
+    @property
+    def local_ca_file(self) -> Path:
+        """The local stack's site CA certificate (made by `lead infra up`, infra/local/pki.py)."""
+        return self.data_dir / "pki" / "ca.crt"
 
     def kafka_node_ports(self, node: int) -> tuple[int, int]:
         """(client, controller) ports of local Kafka node `node` (0 = the single broker's)."""
@@ -244,7 +358,7 @@ class Settings(BaseSettings):
         return path.read_text(encoding="utf-8").rstrip("\n") if path.exists() else None
 
     def dsn_for(self, role: DbRole) -> str:
-        """The connection of one database role (see infra/pg_roles.py): its own URL if
+        """The connection of one database role (see infra/postgres/roles.py): its own URL if
         set; otherwise the owner's, with the role's user and password file."""
         own = {
             "owner": self.database_url,
@@ -253,36 +367,45 @@ class Settings(BaseSettings):
             "auditor": self.database_auditor_url,
         }[role]
         if own:
-            return own
+            given = dsn_params(own)
+            if "password" in given:
+                return self._with_connect_timeout(own)
+            # No password in the URL: its user's password file, if there is one (a
+            # container's secrets), else libpq's own sources (PGPASSFILE, ...).
+            password = self.pg_password(given.get("user") or DB_USERS[role])
+            found = make_conninfo(own, password=password) if password else own
+            return self._with_connect_timeout(found)
         user = DB_USERS[role]
         if self.database_url:
-            base = self.database_url
+            params = dsn_params(self.database_url)
         else:  # the local cluster: scram-sha-256 over TLS, its name checked against the CA
-            ca = self.data_dir / "pki" / "ca.crt"
-            base = (
-                f"postgresql://127.0.0.1:{self.pg_port}/lead"
-                f"?sslmode=verify-full&sslrootcert={quote(str(ca), safe='/')}"
-            )
-        params = dsn_params(base)
+            params = {
+                "host": "127.0.0.1",
+                "port": str(self.pg_port),
+                "dbname": "lead",
+                "sslmode": "verify-full",
+                "sslrootcert": str(self.local_ca_file),
+            }
         params.pop("password", None)  # never the owner's password for another role
         params["user"] = user
         if password := self.pg_password(user):
             params["password"] = password
-        return make_conninfo("", **params)
+        return self._with_connect_timeout(make_conninfo("", **params))
+
+    def _with_connect_timeout(self, dsn: str) -> str:
+        """`dsn` with libpq's connect_timeout (whole seconds, at least 2, as libpq counts)
+        when connect_timeout_seconds is set and the DSN gives none of its own."""
+        if self.connect_timeout_seconds is None or "connect_timeout" in dsn_params(dsn):
+            return dsn
+        return make_conninfo(dsn, connect_timeout=max(2, math.ceil(self.connect_timeout_seconds)))
 
     @property
     def dsn_redacted(self) -> str:
-        """The DSN as it may be printed: without its password."""
-        dsn = self.dsn
-        if "://" not in dsn:  # key=value: libpq's own form
-            params = dsn_params(dsn)
-            if "password" in params:
-                params["password"] = "***"  # noqa: S105
-            return make_conninfo("", **params)
-        url = urlsplit(dsn)
-        if not url.password:
-            return dsn
-        return url._replace(netloc=url.netloc.replace(f":{url.password}@", ":***@")).geturl()
+        """The DSN as it may be printed: libpq's key=value form, without its password."""
+        params = dsn_params(self.dsn)
+        if "password" in params:
+            params["password"] = "***"  # noqa: S105
+        return make_conninfo("", **params)
 
     def environ(self) -> dict[str, str]:
         """These settings as LEAD_* variables, for a child process to read the same ones."""
@@ -303,16 +426,21 @@ class Settings(BaseSettings):
         sslrootcert, ...) applies to the event store's connections too."""
         params = dsn_params(self.dsn)
         return {
-            "PERSISTENCE_MODULE": "infra.event_recorder:LeadPostgresFactory",
-            "APPLICATION_RECORDER_TOPIC": "infra.event_recorder:LeadEventRecorder",
-            "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
-            "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
+            "PERSISTENCE_MODULE": "infra.postgres.event_recorder:LeadPostgresFactory",
+            "APPLICATION_RECORDER_TOPIC": "infra.postgres.event_recorder:PostgresEventRecorder",
+            "MAPPER_TOPIC": "infra.postgres.mapper:PydanticMapper",
+            "TRANSCODER_TOPIC": "infra.postgres.mapper:JSONBytesTranscoder",
             "POSTGRES_DBNAME": params.get("dbname") or "lead",
             "POSTGRES_HOST": params.get("host") or "127.0.0.1",
             "POSTGRES_PORT": params.get("port") or "5432",
             "POSTGRES_USER": params.get("user") or "lead",
             "POSTGRES_PASSWORD": params.get("password") or "",
             "LEAD_POSTGRES_CONNINFO": make_conninfo(self.dsn),
+            **(
+                {"POSTGRES_CONNECT_TIMEOUT": str(math.ceil(self.connect_timeout_seconds))}
+                if self.connect_timeout_seconds is not None
+                else {}
+            ),
             "POSTGRES_POOL_SIZE": "5",
             "POSTGRES_MAX_OVERFLOW": "10",
             # Only `prepare` creates the store's tables: processes starting together

@@ -17,8 +17,12 @@ import psycopg
 from psycopg import sql
 
 from events.base import DomainEvent
+from events.case import ChargingDecisionRecorded, HearingScheduled
+from events.consent import ConsentExpired, ConsentGranted, ConsentRevoked
 from events.envelope import CloudEvent
+from events.participant import CaseManagerAssigned, StatusChanged
 from events.privacy import PersonForgotten
+from events.referral import ReferralDeclined, ReferralWithdrawnByPerson
 from projections.base import Erase, RowChange, Table, Upsert, schema_of
 
 NAME = "audit"
@@ -90,15 +94,44 @@ class DisclosureRecords:
         return []
 
 
+def audit_reason(event: DomainEvent) -> str | None:
+    """What the trail shows of an event in someone's words: its reason (or kind), the
+    note of a withdrawal or a charging decision, a consent's purpose and the event that
+    ends it. Never case-management content (contact notes, goals, summaries)."""
+    match event:
+        case ReferralWithdrawnByPerson():
+            return f"{event.kind.value}: {event.note}" if event.note else event.kind.value
+        case ChargingDecisionRecorded():
+            return event.note
+        case ConsentGranted():
+            ends = f"; ends on: {event.expiration_event}" if event.expiration_event else ""
+            return f"purpose: {event.purpose}{ends}"
+        case ConsentExpired():
+            return event.by_event
+    return next(
+        (str(v) for f in reason_fields(type(event)) if (v := getattr(event, f)) is not None),
+        None,
+    )
+
+
 class AuditProjection:
     name = NAME
     tables: Sequence[Table] = (EVENTS,)
+    # The events whose sealed words `audit_reason` shows auditors (opened with the key).
+    reads_sealed: tuple[type[DomainEvent], ...] = (
+        ReferralDeclined,
+        ReferralWithdrawnByPerson,
+        CaseManagerAssigned,
+        StatusChanged,
+        ChargingDecisionRecorded,
+        HearingScheduled,
+        ConsentGranted,
+        ConsentRevoked,
+        ConsentExpired,
+    )
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
-        reason = next(
-            (str(v) for f in reason_fields(type(event)) if (v := getattr(event, f)) is not None),
-            None,
-        )
+        reason = audit_reason(event)
         forgetting: list[RowChange] = []
         if isinstance(event, PersonForgotten):
             # Reasons are in someone's words: gone with the person (the rows stay, so

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from psycopg import sql
+
 from events.base import DomainEvent
 
 
@@ -79,3 +81,27 @@ class Projection(Protocol):
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         """The row changes this event implies. No I/O."""
         ...
+
+
+def keyset_after(
+    key: Sequence[sql.Composable], types: Sequence[str], after: Sequence[Any] | None
+) -> tuple[sql.Composable, dict[str, Any]]:
+    """The condition that keeps the rows after a page's last key, `ROW(key) > ROW(after)`
+    (keyset pagination: the database seeks to it along the ORDER BY, nothing before it is
+    read), with `after`'s values cast to `types`; TRUE for the first page. The key's
+    parts are the ORDER BY's, none of them NULL."""
+    if after is None:
+        return sql.SQL("TRUE"), {}
+    names = [f"after_{i}" for i in range(len(types))]
+    condition = sql.SQL("ROW({}) > ROW({})").format(
+        sql.SQL(", ").join(key),
+        sql.SQL(", ").join(
+            sql.SQL(t if "{}" in t else "{}::" + t).format(sql.Placeholder(n))
+            for n, t in zip(names, types, strict=True)
+        ),
+    )
+    return condition, dict(zip(names, after, strict=True))
+
+
+def limit_clause(limit: int | None) -> sql.Composable:
+    return sql.SQL("") if limit is None else sql.SQL(" LIMIT {}").format(sql.Literal(limit))

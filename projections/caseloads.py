@@ -37,7 +37,7 @@ from events.participant import (
     StatusChanged,
 )
 from events.policy import PolicyAdopted, PolicyAmended
-from projections.base import RowChange, Table, Update, Upsert
+from projections.base import RowChange, Table, Update, Upsert, keyset_after, limit_clause
 
 NAME = "caseloads"
 SCHEMA = "proj_caseloads"
@@ -374,16 +374,25 @@ def policy_in_force(conn: psycopg.Connection[dict[str, Any]], on: date) -> Polic
 
 
 def list_caseloads(
-    conn: psycopg.Connection[dict[str, Any]], *, now: datetime, case_manager: str | None = None
+    conn: psycopg.Connection[dict[str, Any]],
+    *,
+    now: datetime,
+    case_manager: str | None = None,
+    after: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Each case manager's caseload size (participants not exited) against the limits at `now`.
 
     Case managers come from the opened caseloads and from participants' current case
     managers, so an empty caseload shows with size 0. Ordered by case manager;
-    filtered to one when `case_manager` is given (empty if that one has no caseload).
+    filtered to one when `case_manager` is given (empty if that one has no caseload);
+    only those after `after` (`(case_manager,)`) and at most `limit`.
     """
     limits = policy_in_force(conn, now.date())
-    where = sql.SQL("WHERE m.case_manager = %(case_manager)s" if case_manager else "")
+    seek, params = keyset_after([sql.SQL("m.case_manager")], ["text"], after)
+    where = sql.SQL(
+        "WHERE m.case_manager = %(case_manager)s AND {}" if case_manager else "WHERE {}"
+    )
     query = sql.SQL(
         "SELECT m.case_manager, count(p.participant_id) AS size"
         " FROM (SELECT case_manager FROM {caseloads}"
@@ -391,9 +400,14 @@ def list_caseloads(
         " LEFT JOIN {participants} AS p"
         "   ON p.case_manager = m.case_manager AND p.status <> %(exited)s"
         " {where}"
-        " GROUP BY m.case_manager ORDER BY m.case_manager"
-    ).format(caseloads=_table(CASELOADS), participants=_table(PARTICIPANTS), where=where)
-    params: dict[str, Any] = {"exited": ParticipantStatus.EXITED.value}
+        " GROUP BY m.case_manager ORDER BY m.case_manager{limit}"
+    ).format(
+        caseloads=_table(CASELOADS),
+        participants=_table(PARTICIPANTS),
+        where=where.format(seek),
+        limit=limit_clause(limit),
+    )
+    params["exited"] = ParticipantStatus.EXITED.value
     if case_manager:
         params["case_manager"] = case_manager
     rows = conn.execute(query, params).fetchall()
@@ -401,17 +415,35 @@ def list_caseloads(
 
 
 def list_caseload(
-    conn: psycopg.Connection[dict[str, Any]], case_manager: str, *, now: datetime
+    conn: psycopg.Connection[dict[str, Any]],
+    case_manager: str,
+    *,
+    now: datetime,
+    after: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """The participants (not exited) on one case manager's caseload, as of `now`.
 
     Only contacts up to `now` count, so a fixed `now` gives a fixed answer. Ordered
     by last contact, never-contacted first and then the longest unseen, so whoever
-    most needs finding is at the top.
+    most needs finding is at the top. Only those after `after` (`(contacted yet,
+    last contact or "", enrolled_on, person_id)`) and at most `limit`.
     """
     limits = policy_in_force(conn, now.date())
+    seek, params = keyset_after(
+        [
+            sql.SQL("last_contact_at IS NOT NULL"),
+            sql.SQL("coalesce(last_contact_at, '-infinity')"),
+            sql.SQL("enrolled_on"),
+            sql.SQL("person_id"),
+        ],
+        # Never contacted is "" in a cursor, as the page's key writes it.
+        ["boolean", "coalesce(nullif({}::text, '')::timestamptz, '-infinity')", "date", "uuid"],
+        after,
+    )
     query = sql.SQL(
-        "SELECT p.participant_id, p.person_id, p.status, p.enrolled_on, p.reengaged_on,"
+        "SELECT * FROM (SELECT p.participant_id, p.person_id, p.status, p.enrolled_on,"
+        " p.reengaged_on,"
         " (SELECT max(c.contacted_on) FROM {contacts} AS c"
         "   WHERE c.participant_id = p.participant_id AND c.contacted_on <= %(now)s)"
         "   AS last_contact_at,"
@@ -422,10 +454,17 @@ def list_caseload(
         " (SELECT count(*) FROM {goals} AS g"
         "   WHERE g.participant_id = p.participant_id AND g.status = %(open)s) AS open_goals"
         " FROM {participants} AS p"
-        " WHERE p.case_manager = %(case_manager)s AND p.status <> %(exited)s"
-        " ORDER BY last_contact_at ASC NULLS FIRST, p.enrolled_on, p.person_id"
-    ).format(contacts=_table(CONTACTS), goals=_table(GOALS), participants=_table(PARTICIPANTS))
-    params = {
+        " WHERE p.case_manager = %(case_manager)s AND p.status <> %(exited)s) AS members"
+        " WHERE {seek}"
+        " ORDER BY last_contact_at ASC NULLS FIRST, enrolled_on, person_id{limit}"
+    ).format(
+        contacts=_table(CONTACTS),
+        goals=_table(GOALS),
+        participants=_table(PARTICIPANTS),
+        seek=seek,
+        limit=limit_clause(limit),
+    )
+    params |= {
         "now": now,
         "since": now - CONTACT_WINDOW,
         "open": GoalStatus.OPEN.value,

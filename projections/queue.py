@@ -38,7 +38,15 @@ from events.referral import (
     ReferralWithdrawnByPerson,
     WarmHandoffCompleted,
 )
-from projections.base import RowChange, Table, Update, Upsert, schema_of
+from projections.base import (
+    RowChange,
+    Table,
+    Update,
+    Upsert,
+    keyset_after,
+    limit_clause,
+    schema_of,
+)
 
 NAME: Final = "queue"
 SCHEMA: Final = schema_of(NAME)
@@ -236,23 +244,54 @@ def order_queue(rows: Iterable[Mapping[str, Any]], *, today: date) -> list[dict[
 # -- the query ------------------------------------------------------------------------
 
 
+def _priority_sql() -> list[sql.Composable]:
+    """`priority` as SQL expressions over a queue row, part by part."""
+    rank = sql.SQL("CASE pathway {} ELSE {} END").format(
+        sql.SQL(" ").join(
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(p), sql.Literal(r))
+            for p, r in _PATHWAY_RANK.items()
+        ),
+        sql.Literal(len(_PATHWAY_RANK)),
+    )
+    arrest = sql.SQL("pathway = {}").format(sql.Literal(Pathway.ARREST_DIVERSION.value))
+    return [
+        rank,
+        sql.SQL("CASE WHEN {} AND intake_deadline IS NOT NULL THEN 1 ELSE 0 END").format(arrest),
+        sql.SQL("CASE WHEN {} THEN coalesce(intake_deadline, {}) ELSE {} END").format(
+            arrest, sql.Literal(date.min), sql.Literal(date.min)
+        ),
+        sql.Identifier("received_at"),
+        sql.Identifier("referral_id"),
+    ]
+
+
 def list_queue(
-    conn: psycopg.Connection[dict[str, Any]], *, today: date, pathway: str | None = None
+    conn: psycopg.Connection[dict[str, Any]],
+    *,
+    today: date,
+    pathway: str | None = None,
+    after: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The referral queue on `today`, optionally one pathway's, most urgent first.
+    """The referral queue on `today`, optionally one pathway's, most urgent first
+    (`priority`, in SQL); only the referrals after `after` (a `priority` of the previous
+    page, as text) and at most `limit`.
 
     An unknown pathway is refused (ValueError) rather than answered with an empty
     queue, which would look like "nothing waiting".
     """
-    params: dict[str, Any] = {}
-    where = sql.SQL("WHERE NOT closed")
+    key = _priority_sql()
+    seek, params = keyset_after(key, ["integer", "integer", "date", "timestamptz", "uuid"], after)
+    where = sql.SQL("WHERE NOT closed AND {}").format(seek)
     if pathway is not None:
         params["pathway"] = Pathway(pathway).value
-        where = sql.SQL("WHERE NOT closed AND pathway = %(pathway)s")
-    query = sql.SQL("SELECT {columns} FROM {queue} {where}").format(
+        where = sql.SQL("WHERE NOT closed AND pathway = %(pathway)s AND {}").format(seek)
+    query = sql.SQL("SELECT {columns} FROM {queue} {where} ORDER BY {key}{limit}").format(
         columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
         queue=sql.Identifier(SCHEMA, QUEUE.name),
         where=where,
+        key=sql.SQL(", ").join(key),
+        limit=limit_clause(limit),
     )
     rows = conn.execute(query, params).fetchall()
-    return order_queue(rows, today=today)
+    return [queue_entry(row, today=today) for row in rows]

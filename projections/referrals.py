@@ -28,7 +28,16 @@ from events.referral import (
     ReferralWithdrawnByPerson,
     WarmHandoffCompleted,
 )
-from projections.base import Erase, RowChange, Table, Update, Upsert, schema_of
+from projections.base import (
+    Erase,
+    RowChange,
+    Table,
+    Update,
+    Upsert,
+    keyset_after,
+    limit_clause,
+    schema_of,
+)
 
 SCHEMA = schema_of("referrals")
 
@@ -44,6 +53,7 @@ TABLE = Table(
         "offense_code": "text NOT NULL",
         "offense_description": "text NOT NULL",
         "nibrs_code": "text",
+        "offense_place": "text",
         "received_at": "timestamptz NOT NULL",
         "recorded_at": "timestamptz NOT NULL",
         "eligible": "boolean",
@@ -73,20 +83,41 @@ def _update(event: DomainEvent, position: int, **values: Any) -> list[RowChange]
     ]
 
 
+FORGOTTEN = "[forgotten]"
+
+
 class ReferralsProjection:
     name = "referrals"
     tables: Sequence[Table] = (TABLE,)
+    # The incident, the exclusions found and a decline's reason are shown to the program's
+    # staff: sealed in the events, opened with the person's key.
+    reads_sealed: tuple[type[DomainEvent], ...] = (
+        ReferralReceived,
+        EligibilityDecided,
+        ReferralDeclined,
+    )
 
     def handle(self, event: DomainEvent, position: int) -> list[RowChange]:
         match event:
             case PersonForgotten():
-                # The incident in the referrer's words may name the person.
+                # What is in anyone's words goes with the person's key: the incident as
+                # the referrer described it, the exclusions found, why it was declined.
+                # (A rebuild after the key is gone reads placeholders, then erases the same.)
                 return [
                     Erase(
                         TABLE.name,
                         {"person_id": event.person_id},
-                        {"offense_description": "[forgotten]"},
-                    )
+                        {
+                            "offense_description": FORGOTTEN,
+                            "offense_place": None,
+                            "exclusion_reasons": Jsonb([]),
+                        },
+                    ),
+                    Erase(
+                        TABLE.name,
+                        {"person_id": event.person_id, "status": ReferralStatus.DECLINED.value},
+                        {"closed_reason": FORGOTTEN},
+                    ),
                 ]
             case ReferralReceived():
                 return [
@@ -102,6 +133,7 @@ class ReferralsProjection:
                             "offense_code": event.incident.offense_code,
                             "offense_description": event.incident.description,
                             "nibrs_code": event.incident.nibrs_code,
+                            "offense_place": event.incident.place,
                             "received_at": event.occurred_at,
                             "recorded_at": event.timestamp,
                             "position": position,
@@ -205,6 +237,7 @@ def row_to_referral(row: dict[str, Any]) -> dict[str, Any]:
             "offense_code": row["offense_code"],
             "description": row["offense_description"],
             "nibrs_code": row["nibrs_code"],
+            "place": row.get("offense_place"),
         },
         "eligibility": {
             "eligible": row["eligible"],
@@ -239,10 +272,18 @@ def list_referrals(
     referrer: str | None = None,
     status: str | None = None,
     pathway: str | None = None,
+    after: Sequence[Any] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Referrals oldest first, optionally one referrer's, one status, one pathway."""
-    conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
+    """Referrals oldest first, optionally one referrer's, one status, one pathway; only
+    those after `after` (a `(received_at, referral_id)` of the previous page, as text)
+    and at most `limit`."""
+    seek, params = keyset_after(
+        [sql.Identifier("received_at"), sql.Identifier("referral_id")],
+        ["timestamptz", "uuid"],
+        after,
+    )
+    conditions: list[sql.Composable] = [seek]
     for column, value in (
         ("referrer_principal", referrer),
         ("status", status),
@@ -253,8 +294,7 @@ def list_referrals(
                 sql.SQL("{} = %({})s").format(sql.Identifier(column), sql.SQL(column))
             )
             params[column] = value
-    where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
-    query = sql.SQL("SELECT * FROM {}{} ORDER BY received_at, referral_id").format(
-        sql.Identifier(SCHEMA, TABLE.name), where
+    query = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY received_at, referral_id{}").format(
+        sql.Identifier(SCHEMA, TABLE.name), sql.SQL(" AND ").join(conditions), limit_clause(limit)
     )
     return [row_to_referral(row) for row in conn.execute(query, params).fetchall()]

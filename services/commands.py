@@ -17,8 +17,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from events.base import Role
 from events.case import Charge, ChargingDecision, Disposition
@@ -83,10 +86,40 @@ def born(value: date | None) -> date | None:
     return value
 
 
-Day = Annotated[date, AfterValidator(plausible_date)]
+FROM_1900 = r"^(?:19[0-9]{2}|[2-9][0-9]{3})-"
+"""A date, or a date and time, in 1900 or later: the range checks above as a pattern."""
+
+
+class _States:
+    """States a range check in a request's JSON Schema: FROM_1900 as its `pattern`, and
+    the whole range as its `description` (the end moves with today, no pattern says it).
+    Schemas of answers are left as they are: what is stored may predate the check."""
+
+    def __init__(self, accepted: str) -> None:
+        self.accepted = accepted
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        found = handler(schema)
+        if handler.mode == "validation" and found.get("type") == "string":
+            found.setdefault("pattern", FROM_1900)
+            found.setdefault("description", self.accepted)
+        return found
+
+
+Day = Annotated[
+    date, AfterValidator(plausible_date), _States("From 1900-01-01 to ten years from today")
+]
 """A calendar date between 1900 and ten years from today (far-off dates are typos)."""
-Moment = Annotated[AwareDatetime, AfterValidator(plausible_moment)]
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(plausible_moment),
+    _States("With its UTC offset; from 1900 to ten years from now"),
+]
 """A time with its zone, between 1900 and ten years from now."""
+Past = Annotated[AwareDatetime, _States("With its UTC offset; from 1900 to now")]
+"""A time with its zone between 1900 and now: the field checks it with `not_in_future`."""
 
 
 def as_data(value: Any) -> Any:
@@ -97,17 +130,21 @@ def as_data(value: Any) -> Any:
 class ReferredPerson(Person):
     """The person a referral names; a birth date between 1900 and today."""
 
+    birth_date: Annotated[date, _States("From 1900-01-01 to today")] | None = None
+
     _born = field_validator("birth_date")(born)
 
 
 class AdoptedTerms(PolicyTerms):
     """Policy terms as adopted; effective from a date between 1900 and ten years ahead."""
 
+    effective_from: Annotated[date, _States("From 1900-01-01 to ten years from today")]
+
     _effective = field_validator("effective_from")(plausible_date)
 
 
 class Occurred(Command):
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Past | None = Field(
         None, description="When it happened in the world; defaults to now. Not in the future."
     )
 
@@ -250,7 +287,7 @@ class CompleteWarmHandoff(Occurred):
     )
 
     case_manager: Text = Field(min_length=1, max_length=200)
-    arrived_at: AwareDatetime
+    arrived_at: Past
 
     _arrived_not_future = field_validator("arrived_at")(not_in_future)
 
@@ -491,7 +528,7 @@ class GrantConsent(Occurred):
     purpose: Text = Field(min_length=1, max_length=500)
     information_kinds: tuple[InformationKind, ...] = Field(min_length=1)
     signature_method: SignatureMethod
-    signed_at: AwareDatetime
+    signed_at: Past
     expires_at: Moment | None = None
     expiration_event: Text | None = Field(None, min_length=1, max_length=500)
     criminal_justice: bool = False
@@ -638,7 +675,7 @@ class RecordContact(Occurred):
     )
 
     kind: ContactKind
-    contacted_on: AwareDatetime
+    contacted_on: Past
     minutes: int = Field(ge=0, le=1440)
     place: Text | None = Field(None, max_length=300)
     notes: Text | None = Field(

@@ -18,8 +18,9 @@ from events.base import Actor
 from events.consent import InformationKind
 from events.disclosure import disclosure_record
 from events.envelope import CloudEvent
-from events.participant import ContactRecorded
-from projections import liaison
+from events.participant import ContactRecorded, GoalProgressRecorded
+from projections.liaison import queries as liaison
+from projections.liaison.projection import SCHEMA as LIAISON_SCHEMA
 from services.application import LeadApplication
 from services.commands import DisclosureQuestion
 
@@ -46,7 +47,7 @@ def liaison_case_view(
     person_id: UUID | None = None,
     *,
     at: datetime | None = None,
-    schema: str = liaison.SCHEMA,
+    schema: str = LIAISON_SCHEMA,
     withheld: dict[UUID, list[InformationKind]] | None = None,
 ) -> list[dict[str, Any]]:
     """The case view of everyone whose consent covers this caller's legal-status access now
@@ -218,6 +219,7 @@ def referrer_view(
 def participant_record(app: LeadApplication, person_id: UUID) -> dict[str, Any]:
     """The case record, contact notes included, from the participant's own history."""
     participant = app.participant(person_id)
+    history = list(app.events.get(participant.id))
     contacts = [
         {
             "contact_id": e.contact_id,
@@ -228,16 +230,28 @@ def participant_record(app: LeadApplication, person_id: UUID) -> dict[str, Any]:
             "notes": e.notes,
             "recorded_by": e.actor.principal,
         }
-        for e in app.events.get(participant.id)
+        for e in history
         if isinstance(e, ContactRecorded)
     ]
+    progress: dict[UUID, list[dict[str, Any]]] = {}
+    for e in history:
+        if isinstance(e, GoalProgressRecorded):
+            progress.setdefault(e.goal_id, []).append(
+                {"note": e.note, "occurred_at": e.occurred_at, "recorded_by": e.actor.principal}
+            )
     return {
         "person_id": person_id,
         "case_manager": participant.case_manager,
         "status": participant.status.value,
         "enrolled_on": participant.enrolled_on,
         "goals": [
-            {"goal_id": gid, "text": g.text, "domain": g.domain.value, "status": g.status.value}
+            {
+                "goal_id": gid,
+                "text": g.text,
+                "domain": g.domain.value,
+                "status": g.status.value,
+                "progress": progress.get(gid, []),
+            }
             for gid, g in participant.goals.items()
         ],
         "contacts": contacts,

@@ -11,6 +11,7 @@ servers instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -18,9 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra import stack
-from infra.bootstrap import Container
+from infra.kafka import security as kafka_security
+from infra.local import stack
+from infra.local.processes import free_port
 from infra.settings import PROJECT_ROOT, Settings
+from services.bootstrap import Container
 from services.commands import AdoptPolicy
 from tests.factories import POLICY_TERMS
 from tests.ports import port_or_free
@@ -41,6 +44,7 @@ TEST_ENV = {
     "LEAD_PG_PORT": str(port_or_free(55532 + _SHIFT, TEST_PORTS)),
     "LEAD_API_PORT": str(port_or_free(58080 + _SHIFT, TEST_PORTS)),
     "LEAD_CONSUMER_WEB_PORT": str(port_or_free(56066 + _SHIFT, TEST_PORTS)),
+    "LEAD_RELAY_METRICS_PORT": str(port_or_free(56067 + _SHIFT, TEST_PORTS)),
     "LEAD_CONSUMER_GROUP": "lead-projections-test",
 }
 
@@ -57,6 +61,47 @@ def make_test_settings(**overrides: str) -> Settings:
     return Settings.model_validate({k.removeprefix("LEAD_").lower(): v for k, v in values.items()})
 
 
+# The tests' own Kafka clients (readers, producers of junk, the in-process relay and
+# workers) connect as the admin, the super user: they check what the others did.
+kafka_security.use(make_test_settings(), "admin")
+
+
+@contextlib.contextmanager
+def own_stack(name: str, shift: int, **extra: str) -> Iterator[tuple[Settings, dict[str, str]]]:
+    """A Kafka and PostgreSQL of a test module's own, started from empty data under the
+    test stack's data directory, on ports `shift` above the test stack's (or free ones),
+    with the site policy adopted; yields its settings and its LEAD_ variables (for the
+    subprocesses a test starts). Within it this process's Kafka clients connect to it."""
+    shared = make_test_settings()
+    env = {
+        "LEAD_DATA_DIR": str(shared.data_dir / name),
+        **extra,
+        **{
+            f"LEAD_{port.upper()}": str(free_port(getattr(shared, port) + shift))
+            for port in (
+                "kafka_port",
+                "kafka_controller_port",
+                "pg_port",
+                "api_port",
+                "consumer_web_port",
+                "relay_metrics_port",
+            )
+        },
+    }
+    own = make_test_settings(**env)
+    stack.destroy(own)
+    stack.up(own)
+    try:
+        with kafka_security.connecting_as(own, "admin"):
+            container = Container(own)
+            container.prepare()
+            container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+            container.application.close()
+            yield own, env
+    finally:
+        stack.destroy(own)
+
+
 def subprocess_env(**overrides: str) -> dict[str, str]:
     return {**os.environ, **TEST_ENV, **overrides}
 
@@ -67,7 +112,7 @@ def run_lead(
     """`lead ARGS...` against the test stack (or the one `env` names), as an operator
     would type it."""
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "services.entrypoints.cli", *args],
         cwd=PROJECT_ROOT,
         env=env or subprocess_env(),
         capture_output=True,

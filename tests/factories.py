@@ -14,8 +14,8 @@ from events.referral import Incident, Pathway, Person, Referrer
 
 IN_MEMORY = {
     "PERSISTENCE_MODULE": "eventsourcing.popo",
-    "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
-    "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
+    "MAPPER_TOPIC": "infra.postgres.mapper:PydanticMapper",
+    "TRANSCODER_TOPIC": "infra.postgres.mapper:JSONBytesTranscoder",
 }
 """An application environment for unit tests: events kept in memory, mapped as in production."""
 

@@ -9,6 +9,8 @@ from typing import Any
 from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 from kafka import KafkaConsumer, TopicPartition
 
+from infra.kafka.security import client_kwargs
+
 
 @dataclass(frozen=True)
 class Record:
@@ -26,6 +28,7 @@ class Record:
 def read_all(bootstrap: str, topic: str) -> list[Record]:
     """Every record on the topic from offset 0 to the current end, per partition in order."""
     consumer = KafkaConsumer(
+        **client_kwargs(),
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,

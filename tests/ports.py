@@ -3,7 +3,7 @@ another program (another checkout's test run, a developer's server) holds them."
 
 from __future__ import annotations
 
-from infra.processes import bindable, free_port
+from infra.local.processes import bindable, free_port
 
 
 def _free(port: int) -> bool:

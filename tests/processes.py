@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.processes import ends_with_parent, terminate
+from infra.local.processes import ends_with_parent, terminate
 from infra.settings import PROJECT_ROOT
 
 _counter = itertools.count()
@@ -31,7 +31,7 @@ class Proc:
         self.log = log_dir / f"{name}-{next(_counter)}.log"
         with open(self.log, "wb") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", name, *args],
+                [sys.executable, "-m", "services.entrypoints.cli", name, *args],
                 cwd=PROJECT_ROOT,
                 env=env,
                 stdout=out,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
+from events.access import KafkaClientKind
 from events.base import Actor, Role
 from events.case import Charge, ChargingDecision, Disposition, Severity
 from events.consent import InformationKind, Recipient, RecipientKind, SignatureMethod
@@ -27,9 +28,13 @@ from events.participant import (
 from events.policy import VerificationSource
 from events.privacy import ErasureGround
 from events.referral import Incident, Pathway, Person, Referrer, ScreeningFacts, WithdrawalKind
-from infra.sealing import MemoryKeyStore
+from infra.crypto.master_keys import MemoryKeyRing, fingerprint, new_key
+from infra.crypto.sealing import MemoryKeyStore, WrappedMemoryKeyStore
+from infra.settings import Settings
 from services import commands as c
 from services.application import LeadApplication, Receipt
+from services.kafka_clients import Broker, KafkaClients
+from services.keys import MasterKeyAdmin
 from services.principals import Principals
 from services.privacy import Privacy
 from tests.factories import POLICY_TERMS
@@ -100,6 +105,12 @@ def run(app: LeadApplication) -> Site:
     principals.add(actor=ADMIN, name="cm.temp", role=Role.CASE_MANAGER, organisation="REACH")
     principals.rotate(actor=ADMIN, name="officer.reyes")
     principals.revoke(actor=ADMIN, name="cm.temp", reason="contract ended")
+    # An external system's Kafka credential, granted then revoked (no broker here).
+    kafka = KafkaClients(app, Settings(), Broker(grant=lambda *_: None, revoke=lambda *_: None))
+    kafka.add(
+        actor=ADMIN, name="county-prosecutor", kind=KafkaClientKind.PROSECUTION, organisation="PAO"
+    )
+    kafka.revoke(actor=ADMIN, name="county-prosecutor", reason="contract ended")
 
     keep(app.adopt_policy(c.AdoptPolicy(terms=POLICY_TERMS), ADMIN))
     amended = POLICY_TERMS.model_copy(
@@ -386,4 +397,12 @@ def run(app: LeadApplication) -> Site:
         reason="asked to be forgotten",
         ground=ErasureGround.REQUEST,
     )
+    # The site rotates its master key and retires the old one.
+    first = new_key()
+    ring = MemoryKeyRing({fingerprint(first): first}, fingerprint(first))
+    keys = WrappedMemoryKeyStore(ring)
+    keys.get_or_create(withdrawn.person_id)
+    admin = MasterKeyAdmin(app, ring, keys)
+    admin.rotate(actor=ADMIN, new_key=new_key(), settle_seconds=0)
+    admin.retire(actor=ADMIN, key_id=fingerprint(first), reason="rotated out")
     return site

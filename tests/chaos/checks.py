@@ -24,10 +24,11 @@ from psycopg import sql
 
 from events.base import EVENT_ID_NAMESPACE
 from events.topics import EVENTS
-from infra.bootstrap import Container
-from infra.read_side import projection_status
+from infra.kafka.security import client_kwargs
+from infra.readside.status import projection_status
 from infra.settings import Settings
 from projections.base import schema_of
+from services.bootstrap import Container
 from tests.chaos.faults import Fault
 from tests.chaos.load import Command
 from tests.kafka_reader import read_all
@@ -94,7 +95,7 @@ class LagMonitor:
         self._track(("relay", 0), stored, relayed, now)
         if self.consumer is None:
             self.consumer = KafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers, group_id=None
+                **client_kwargs(), bootstrap_servers=self.settings.bootstrap_servers, group_id=None
             )
         ends = self.consumer.end_offsets(self.partitions, timeout_ms=3000)
         offsets = {(str(name), int(p)): int(o) + 1 for name, p, o in applied}

@@ -20,10 +20,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from infra import stack
-from infra.bootstrap import Container
-from infra.local_postgres import SERVER_USER
+from infra.kafka import security as kafka_security
+from infra.local import stack
+from infra.local.postgres import SERVER_USER
 from infra.settings import PROJECT_ROOT, Settings
+from services.bootstrap import Container
 from services.commands import AdoptPolicy
 from tests.conftest import make_test_settings, subprocess_env
 from tests.factories import POLICY_TERMS
@@ -39,6 +40,7 @@ CHAOS_ENV = {
     "LEAD_PG_PORT": "59510",
     "LEAD_API_PORT": "59512",
     "LEAD_CONSUMER_WEB_PORT": "59514",
+    "LEAD_RELAY_METRICS_PORT": "59515",
     "LEAD_CONSUMER_GROUP": "lead-chaos",
     "LEAD_RELAY_BATCH_SIZE": "50",  # several batches a second: a kill lands mid-batch
 }
@@ -100,12 +102,13 @@ def chaos_stack() -> Iterator[ChaosStack]:
     container = Container(settings)
     try:
         stack.up(settings)
-        container.prepare()
-        if disk is not None:
-            move_event_store(settings.dsn, container.events_table, disk)
-        container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
-        env = subprocess_env(**CHAOS_ENV)
-        yield ChaosStack(settings, env, container, cast(container.application), disk)
+        with kafka_security.connecting_as(settings, "admin"):  # this process's clients
+            container.prepare()
+            if disk is not None:
+                move_event_store(settings.dsn, container.events_table, disk)
+            container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+            env = subprocess_env(**CHAOS_ENV)
+            yield ChaosStack(settings, env, container, cast(container.application), disk)
     finally:
         for app in ("application", "sealed_application"):
             if app in container.__dict__:

@@ -1,7 +1,7 @@
 """The backend's processes under a supervisor, and the faults injected into them.
 
 `Fleet` runs the API, the relay and the faust workers as `lead run` does, and
-restarts any that exits (`infra/supervisor.py`): a SIGKILLed process is back within
+restarts any that exits (`services/entrypoints/supervisor.py`): a SIGKILLed process is back within
 a second. `Injector` works through a seeded plan of faults at random moments: SIGKILL
 of the relay, a worker or the API; a worker added to the group and removed again (two
 rebalances); SIGKILL of the Kafka broker, and PostgreSQL stopped in immediate mode,
@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.local_kafka import LocalKafka
-from infra.local_postgres import LocalPostgres
+from infra.local.kafka import LocalKafka
+from infra.local.postgres import LocalPostgres
 from infra.settings import Settings
 from tests.chaos.load import Command, LoadOptions, Markers, send
 from tests.factories import referral_body

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.bootstrap import Container
 from infra.settings import Settings
+from services.bootstrap import Container
 from tests.chaos.checks import (
     LagMonitor,
     caught_up,

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra import stack
-from infra.bootstrap import Container
-from infra.kafka_cluster import LocalKafkaCluster
+from infra.kafka import security as kafka_security
+from infra.local import stack
+from infra.local.cluster import LocalKafkaCluster
 from infra.settings import PROJECT_ROOT, Settings
+from services.bootstrap import Container
 from services.commands import AdoptPolicy
 from tests.factories import POLICY_TERMS
 from tests.scenario import ADMIN
@@ -32,6 +33,7 @@ CLUSTER_SETTINGS = {
     "pg_port": "59410",
     "api_port": "59411",
     "consumer_web_port": "59412",
+    "relay_metrics_port": "59413",
     "consumer_group": "lead-projections-cluster",
     "relay_batch_size": "20",  # several batches, so a broker dies between and during them
 }
@@ -53,10 +55,12 @@ def cluster() -> Iterator[Cluster]:
         stack.destroy(settings)
         started = time.monotonic()
         stack.up(settings)
-        container.prepare()
-        container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
-        print(f"\n3 Kafka nodes + PostgreSQL up, topics made in {time.monotonic() - started:.1f}s")
-        yield Cluster(settings, LocalKafkaCluster(settings), container)
+        with kafka_security.connecting_as(settings, "admin"):
+            container.prepare()
+            container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
+            took = time.monotonic() - started
+            print(f"\n3 Kafka nodes (SASL_SSL) + PostgreSQL up, topics made in {took:.1f}s")
+            yield Cluster(settings, LocalKafkaCluster(settings), container)
     finally:
         for app in ("application", "sealed_application"):
             if app in container.__dict__:

@@ -20,7 +20,8 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from events.topics import EVENTS
-from infra.relay import OutboxRelay, RelayPosition
+from infra.kafka.relay import OutboxRelay, PostgresRelayPosition
+from infra.kafka.security import client_kwargs
 from services.commands import ReceiveReferral
 from tests.cluster.conftest import Cluster
 from tests.factories import OFFICER, referral_body
@@ -30,7 +31,9 @@ pytestmark = pytest.mark.cluster
 
 
 def test_topics_are_replicated_three_ways_with_two_in_sync(cluster: Cluster) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=cluster.settings.bootstrap_servers)
+    admin = KafkaAdminClient(
+        **client_kwargs(), bootstrap_servers=cluster.settings.bootstrap_servers
+    )
     try:
         (topic,) = admin.describe_topics([EVENTS])
         configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, EVENTS)])
@@ -115,7 +118,7 @@ def test_the_relay_publishes_through_one_broker_down_and_resumes_after_two(
     app = cluster.container.application
     recorder = cluster.container.sealed_application.recorder
     tag = f"org-{uuid.uuid4()}"
-    position = RelayPosition(cluster.settings.dsn)
+    position = PostgresRelayPosition(cluster.settings.dsn)
 
     def save(count: int) -> None:
         for n in range(count):

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from infra.bootstrap import Container
 from infra.settings import Settings
+from services.bootstrap import Container
 from tests.conftest import subprocess_env
 from tests.principals import cast
 from tests.processes import Proc, wait_until
@@ -51,7 +51,10 @@ def running_backend(settings: Settings, **env_overrides: str) -> Iterator[Backen
         wait_until(lambda: api_up(backend.base_url), 60, "the API", backend.procs)
         yield backend
     finally:
-        for proc in procs:
+        # A test may replace a process (a restarted worker): stop the ones running now
+        # as well as the ones started here, so none outlives its module and holds its
+        # port or a share of the consumer group's partitions in the next one.
+        for proc in {id(p): p for p in (*procs, *backend.procs)}.values():
             proc.stop()
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from events.base import Role
 from events.topics import AUDIT, DASHBOARD_PROJECTIONS, PROSECUTION, projection_topic
-from infra.bootstrap import Container
 from services import access
+from services.bootstrap import Container
 from tests.e2e.conftest import Backend
 from tests.e2e.test_site_scenario_api import referral
 from tests.http import api_client

@@ -12,7 +12,7 @@ import pytest
 from aggregates.referral import Referral
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import EVENTS
-from infra.bootstrap import Container
+from services.bootstrap import Container
 from tests.conftest import subprocess_env
 from tests.factories import OFFICER, POLICY
 from tests.kafka_reader import data_of, read_all, referred_by

@@ -13,8 +13,8 @@ import random
 
 import pytest
 
-from infra.bootstrap import Container
 from infra.settings import Settings
+from services.bootstrap import Container
 from tests.chaos.harness import Run, assert_sound, report, run
 from tests.chaos.load import LoadOptions
 from tests.conftest import subprocess_env

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from events.text import unusable_character
-from infra.bootstrap import Container
-from services.limits import DEFAULT_MAX_BODY_BYTES
+from services.bootstrap import Container
+from services.http.limits import DEFAULT_MAX_BODY_BYTES
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
 from tests.http import api_client

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.processes import ends_with_parent, port_open
+from infra.local.processes import ends_with_parent, port_open
 from infra.settings import PROJECT_ROOT, Settings
 from tests.conftest import TEST_PORTS, subprocess_env
 from tests.factories import referral_body
@@ -26,7 +26,7 @@ PORT = port_or_free(58081, TEST_PORTS)
 def start(settings: Settings) -> subprocess.Popen[bytes]:
     log = open(settings.data_dir / "logs" / "lead-run.log", "ab")  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "run"],
+        [sys.executable, "-m", "services.entrypoints.cli", "run"],
         cwd=PROJECT_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -39,7 +39,7 @@ def children_running(settings: Settings) -> list[str]:
     """`lead api|relay|consumers` processes of this test stack (by their LEAD_DATA_DIR):
     another stack's on the same machine is none of this test's business."""
     found = subprocess.run(
-        ["pgrep", "-af", "services.cli (api|relay|consumers)"],
+        ["pgrep", "-af", "services.entrypoints.cli (api|relay|consumers)"],
         capture_output=True,
         text=True,
         check=False,

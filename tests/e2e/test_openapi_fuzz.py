@@ -57,7 +57,7 @@ from schemathesis.generation.meta import negated_parameters
 from events.base import Role
 from infra.settings import Settings
 from services import access
-from services.problems import PROBLEM_MEDIA_TYPE, VALIDATION
+from services.http.problems import PROBLEM_MEDIA_TYPE, VALIDATION
 from tests.e2e.conftest import Backend, running_backend
 from tests.http import api_client
 from tests.principals import CAST, ONE_PER_ROLE

@@ -38,18 +38,15 @@ from events.disclosure import disclosure_record
 from events.envelope import envelope
 from events.referral import Incident, Pathway, Person, Referrer
 from events.topics import AUDIT, DEADLETTER, EVENTS
-from infra import stack as local_stack
-from infra.bootstrap import Container
-from infra.processes import free_port
+from infra.kafka.deadletters import record_of
+from infra.kafka.security import client_kwargs
 from infra.settings import Settings
-from services.commands import AdoptPolicy
-from tests.conftest import TEST_ENV, make_test_settings
+from tests.conftest import TEST_ENV, own_stack
 from tests.conftest import run_lead as run_shared_lead
 from tests.e2e.conftest import api_up
-from tests.factories import OFFICER, POLICY, POLICY_TERMS
+from tests.factories import OFFICER, POLICY
 from tests.kafka_reader import read_all
 from tests.processes import Proc, wait_until
-from tests.scenario import ADMIN
 
 pytestmark = pytest.mark.e2e
 
@@ -87,35 +84,10 @@ OWN_ENV: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def settings() -> Iterator[Settings]:
     """A Kafka and PostgreSQL of this module's own (see the module docstring)."""
-    shared = make_test_settings()
-    OWN_ENV.clear()
-    OWN_ENV.update(
-        {
-            "LEAD_DATA_DIR": str(shared.data_dir / "poison"),
-            "LEAD_CONSUMER_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-            **{
-                f"LEAD_{name.upper()}": str(free_port(getattr(shared, name) + 100))
-                for name in (
-                    "kafka_port",
-                    "kafka_controller_port",
-                    "pg_port",
-                    "api_port",
-                    "consumer_web_port",
-                )
-            },
-        }
-    )
-    own = make_test_settings(**OWN_ENV)
-    local_stack.destroy(own)
-    local_stack.up(own)
-    container = Container(own)
-    container.prepare()
-    container.application.adopt_policy(AdoptPolicy(terms=POLICY_TERMS), ADMIN)
-    container.application.close()
-    try:
+    with own_stack("poison", 100, LEAD_CONSUMER_MAX_ATTEMPTS=str(MAX_ATTEMPTS)) as (own, env):
+        OWN_ENV.clear()
+        OWN_ENV.update(env)
         yield own
-    finally:
-        local_stack.destroy(own)
 
 
 def own_env() -> dict[str, str]:
@@ -132,7 +104,9 @@ def stack(settings: Settings) -> Iterator[Stack]:
     env = own_env()
     logs = settings.data_dir / "logs"
     api = Proc("api", env, logs)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(
+        **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, acks="all"
+    )
     stack = Stack(
         settings,
         f"http://{settings.api_host}:{settings.api_port}",
@@ -207,7 +181,7 @@ def dead_lettered(stack: Stack, keys: set[bytes]) -> dict[bytes, dict[str, Any]]
 def dead_letters(stack: Stack, keys: set[bytes]) -> dict[bytes, dict[str, Any]]:
     """The dead letters of these keys, each with `at`: where it is on the dead-letter topic."""
     return {
-        r.key: {**json.loads(r.value), "at": f"{r.partition}:{r.offset}"}
+        r.key: {**record_of(r.value), "at": f"{r.partition}:{r.offset}"}
         for r in read_all(stack.settings.bootstrap_servers, DEADLETTER)
         if r.key in keys
     }
@@ -270,7 +244,7 @@ CREATE TRIGGER poison_test_fault BEFORE INSERT OR UPDATE ON proj_referrals.refer
 DROP TRIGGER IF EXISTS poison_test_count ON proj_referrals.referrals;
 CREATE TRIGGER poison_test_count AFTER INSERT OR UPDATE ON proj_referrals.referrals
     FOR EACH ROW EXECUTE FUNCTION public.poison_test_count();
--- The triggers run as the worker's role, the read side's (infra/pg_roles.py).
+-- The triggers run as the worker's role, the read side's (infra/postgres/roles.py).
 GRANT SELECT ON public.poison_test_faults TO lead_read;
 GRANT INSERT ON public.poison_test_applied TO lead_read;
 GRANT USAGE ON SEQUENCE public.poison_test_flaky TO lead_read;

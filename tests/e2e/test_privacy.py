@@ -14,6 +14,7 @@ import pytest
 from kafka import KafkaConsumer
 from psycopg import sql
 
+from infra.kafka.security import client_kwargs
 from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
 from tests.http import api_client
@@ -56,7 +57,7 @@ def tables_holding(dsn: str, text: str) -> list[str]:
 
 
 def topics_holding(bootstrap: str, text: str) -> list[str]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = KafkaConsumer(**client_kwargs(), bootstrap_servers=bootstrap, group_id=None)
     topics = sorted(t for t in consumer.topics() if not t.startswith("__"))
     consumer.close()
     needle = text.encode()

@@ -13,6 +13,7 @@ import pytest
 from kafka import KafkaProducer
 
 from events.topics import EVENTS
+from infra.kafka.security import client_kwargs
 from tests.conftest import run_lead
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
@@ -90,7 +91,9 @@ def test_a_rebuild_while_writes_and_reads_go_on_misses_nothing(
 
 def test_dead_letters_are_listed_shown_in_status_and_can_be_replayed(backend: Backend) -> None:
     marker = f"junk-{uuid.uuid4()}"
-    producer = KafkaProducer(bootstrap_servers=backend.settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(
+        **client_kwargs(), bootstrap_servers=backend.settings.bootstrap_servers, acks="all"
+    )
     producer.send(EVENTS, key=marker.encode(), value=b"\x00 not json " + marker.encode())
     producer.flush()
     producer.close()

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from infra.bootstrap import Container
-from infra.read_side import projection_status
+from infra.readside.status import projection_status
 from projections.base import Projection, schema_of
-from services.demo import seed_site
+from services.bootstrap import Container
+from services.tools.demo.steps import seed_site
 from tests.e2e.conftest import Backend
 from tests.processes import wait_until
 

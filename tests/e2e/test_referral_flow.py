@@ -15,6 +15,8 @@ from kafka import KafkaProducer
 
 from events.base import EVENT_ID_NAMESPACE
 from events.topics import DEADLETTER, EVENTS
+from infra.kafka.deadletters import record_of
+from infra.kafka.security import client_kwargs
 from tests.e2e.conftest import Backend
 from tests.factories import referral_body
 from tests.http import keyed
@@ -150,7 +152,7 @@ def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_
         f"broken-{uuid.uuid4()}-{case}".encode(): (value, reason)
         for case, (value, reason) in broken_copies(good).items()
     }
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(**client_kwargs(), bootstrap_servers=bootstrap, acks="all")
     for key, (value, _) in broken.items():
         producer.send(EVENTS, key=key, value=value)
     producer.flush()
@@ -165,7 +167,7 @@ def test_broken_messages_are_dead_lettered_with_the_reason_and_the_agents_carry_
 
     def dead_lettered() -> dict[bytes, dict[str, Any]]:
         return {
-            r.key: json.loads(r.value) for r in read_all(bootstrap, DEADLETTER) if r.key in broken
+            r.key: record_of(r.value) for r in read_all(bootstrap, DEADLETTER) if r.key in broken
         }
 
     wait_until(lambda: len(dead_lettered()) == len(broken), 30, "the dead letters", backend.procs)
@@ -189,7 +191,7 @@ def test_dashboards_read_the_latest_row_from_the_compacted_topic(
         for record in read_all(backend.settings.bootstrap_servers, "lead.projections.referrals.v1"):
             key = json.loads(record.key)
             if key == {"table": "referrals", "referral_id": receipt["id"]}:
-                found = json.loads(record.value) if record.value else None
+                found = json.loads(record.value)["data"] if record.value else None
         return found
 
     wait_until(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from events.topics import EVENTS
-from infra.bootstrap import Container
+from services.bootstrap import Container
 from tests.e2e.conftest import Backend
 from tests.factories import POLICY_TERMS
 from tests.http import api_client

@@ -9,7 +9,7 @@ import pytest
 
 from aggregates.referral import Referral
 from events.referral import Incident, Pathway, Person, Referrer
-from infra.bootstrap import Container
+from services.bootstrap import Container
 from tests.conftest import subprocess_env
 from tests.factories import OFFICER, POLICY
 from tests.processes import Proc, wait_until

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import bench
-from infra.bootstrap import Container
+from services.bootstrap import Container
+from services.tools.bench import measure, runner
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +18,8 @@ def test_every_benchmark_runs_and_reports_backend_baseline_and_ratio(
     container: Container, tmp_path: Path
 ) -> None:
     out = tmp_path / "results.json"
-    names = list(bench.NAMES)
-    summaries = bench.run(container, names, events=60, rounds=1, out=out, history=1500)
+    names = list(runner.NAMES)
+    summaries = runner.run(container, names, events=60, rounds=1, out=out, history=1500)
     assert {s["name"].split(",")[0].split(" ")[0] for s in summaries} == set(names)
     for s in summaries:
         assert s["backend"]["median"] > 0 and s["baseline"]["median"] > 0, s
@@ -32,4 +32,4 @@ def test_every_benchmark_runs_and_reports_backend_baseline_and_ratio(
     written = json.loads(out.read_text())
     assert written["parameters"]["events"] == 60
     assert written["machine"]["postgresql"]
-    assert "ratio" in bench.table(summaries)
+    assert "ratio" in measure.table(summaries)

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from infra.bootstrap import Container
-from infra.event_recorder import LeadEventRecorder
+from infra.postgres.event_recorder import PostgresEventRecorder
 from infra.settings import Settings
+from services.bootstrap import Container
 from services.commands import AdoptPolicy, ReceiveReferral
 from services.errors import ChangedSinceError
 from tests.factories import OFFICER, POLICY_TERMS, referral_body
@@ -29,13 +29,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def scratch(container: Container) -> Iterator[LeadEventRecorder]:
+def scratch(container: Container) -> Iterator[PostgresEventRecorder]:
     """The recorder on a table of its own, for appends of events no application could
     read (the shared store's events are read whole by other tests)."""
     owner = Container(container.settings, role="owner")  # who may create tables
     recorder = owner.application.recorder
-    assert isinstance(recorder, LeadEventRecorder)
-    own = LeadEventRecorder(recorder.datastore, events_table_name=f"scratch_{uuid.uuid4().hex[:8]}")
+    assert isinstance(recorder, PostgresEventRecorder)
+    own = PostgresEventRecorder(
+        recorder.datastore, events_table_name=f"scratch_{uuid.uuid4().hex[:8]}"
+    )
     own.create_table()
     try:
         yield own
@@ -48,7 +50,7 @@ def scratch(container: Container) -> Iterator[LeadEventRecorder]:
 
 def test_the_application_appends_through_the_one_statement_recorder(container: Container) -> None:
     recorder = container.application.recorder
-    assert isinstance(recorder, LeadEventRecorder)
+    assert isinstance(recorder, PostgresEventRecorder)
     with psycopg.connect(container.settings.dsn) as conn:
         found = conn.execute(
             "SELECT count(*) FROM pg_proc WHERE proname = %s", (recorder.append_function,)
@@ -149,7 +151,7 @@ def test_a_duplicate_version_is_refused_and_nothing_of_its_append_is_stored(
 def test_its_reads_answer_as_eventsourcings_own_for_every_shape(container: Container) -> None:
     """The statements rendered once per shape give what eventsourcing's give."""
     recorder = container.application.recorder
-    assert isinstance(recorder, LeadEventRecorder)
+    assert isinstance(recorder, PostgresEventRecorder)
     referral = container.application.receive_referral(
         ReceiveReferral.model_validate(referral_body()), OFFICER
     )
@@ -181,7 +183,7 @@ def test_its_reads_answer_as_eventsourcings_own_for_every_shape(container: Conta
 
 
 def test_an_append_guarded_by_an_aggregates_version_is_refused_whole_once_it_changed(
-    scratch: LeadEventRecorder,
+    scratch: PostgresEventRecorder,
 ) -> None:
     """`unchanged=`: appended only while that aggregate has nothing after the version
     given, checked under the table lock; otherwise nothing of the append is stored."""
@@ -235,7 +237,7 @@ def test_a_referral_is_screened_under_the_policy_amended_by_another_process(
     )
 )
 def test_what_is_appended_reads_back_byte_for_byte(
-    scratch: LeadEventRecorder, rows: list[tuple[str, bytes]]
+    scratch: PostgresEventRecorder, rows: list[tuple[str, bytes]]
 ) -> None:
     """The append sends array literals it writes itself: any topic (quotes, backslashes,
     commas, braces, any script; PostgreSQL text holds no NUL) and any state bytes come

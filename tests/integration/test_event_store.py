@@ -11,7 +11,7 @@ from eventsourcing.persistence import StoredEvent
 
 from aggregates.referral import Referral
 from events.referral import ReferralReceived
-from infra.bootstrap import Container
+from services.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 

@@ -14,12 +14,15 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from psycopg.conninfo import make_conninfo
 
-from infra.bootstrap import Container
-from infra.chain import generate_private_key_pem, link, load_private_key, verify_slice
-from infra.history import History, export_slice, topic_sequence, verify_topic_copy
-from infra.relay import OutboxRelay, RelayPosition, make_producer
+from infra.audit.chain import link
+from infra.audit.history import ChainHistory, export_slice, topic_sequence, verify_topic_copy
+from infra.audit.signing_keys import generate_private_key_pem, load_private_key
+from infra.audit.slices import verify_slice
+from infra.kafka.relay import OutboxRelay, PostgresRelayPosition, make_producer
+from infra.kafka.security import client_kwargs
+from infra.kafka.topic_reader import read_topic
 from infra.settings import Settings
-from infra.topic_reader import read_topic
+from services.bootstrap import Container
 from tests.conftest import make_test_settings
 from tests.factories import POLICY, received_referral
 
@@ -29,7 +32,7 @@ EVENTS = 24
 
 
 @pytest.fixture
-def site(settings: Settings) -> Iterator[tuple[Container, History]]:
+def site(settings: Settings) -> Iterator[tuple[Container, ChainHistory]]:
     """A store of its own (a fresh database), so tampering harms no other test."""
     name = f"tamper_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
@@ -59,13 +62,13 @@ def site(settings: Settings) -> Iterator[tuple[Container, History]]:
 OWNER_DSN: dict[str, str] = {}  # a history's DSN -> the owner's, who alone may tamper
 
 
-def execute(history: History, statement: str, *params: object) -> None:
+def execute(history: ChainHistory, statement: str, *params: object) -> None:
     with psycopg.connect(OWNER_DSN[history.dsn], autocommit=True) as conn:
         conn.execute(statement, params)  # type: ignore[arg-type]
 
 
 def test_the_trigger_chains_exactly_what_python_computes(
-    site: tuple[Container, History],
+    site: tuple[Container, ChainHistory],
 ) -> None:
     _, history = site
     with psycopg.connect(history.dsn) as conn:
@@ -80,7 +83,7 @@ def test_the_trigger_chains_exactly_what_python_computes(
     assert finding is None and checked == EVENTS
 
 
-def test_one_changed_byte_is_found_at_its_position(site: tuple[Container, History]) -> None:
+def test_one_changed_byte_is_found_at_its_position(site: tuple[Container, ChainHistory]) -> None:
     _, history = site
     execute(
         history,
@@ -91,14 +94,14 @@ def test_one_changed_byte_is_found_at_its_position(site: tuple[Container, Histor
     assert finding is not None and (finding.position, finding.kind) == (9, "altered")
 
 
-def test_a_deleted_event_is_found(site: tuple[Container, History]) -> None:
+def test_a_deleted_event_is_found(site: tuple[Container, ChainHistory]) -> None:
     _, history = site
     execute(history, "DELETE FROM lead_events WHERE notification_id = 7")
     finding, _ = history.verify_store()
     assert finding is not None and (finding.position, finding.kind) == (7, "removed")
 
 
-def test_two_swapped_events_are_found(site: tuple[Container, History]) -> None:
+def test_two_swapped_events_are_found(site: tuple[Container, ChainHistory]) -> None:
     _, history = site
     execute(
         history,
@@ -109,7 +112,7 @@ def test_two_swapped_events_are_found(site: tuple[Container, History]) -> None:
     assert finding is not None and (finding.position, finding.kind) == (5, "reordered")
 
 
-def test_an_inserted_event_is_found(site: tuple[Container, History]) -> None:
+def test_an_inserted_event_is_found(site: tuple[Container, ChainHistory]) -> None:
     _, history = site
     execute(history, "DELETE FROM lead_events WHERE notification_id = 12")
     execute(history, "DELETE FROM event_chain WHERE position = 12")  # as if it never was
@@ -125,14 +128,14 @@ def test_an_inserted_event_is_found(site: tuple[Container, History]) -> None:
 
 
 def make_topic(settings: Settings, name: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(**client_kwargs(), bootstrap_servers=settings.bootstrap_servers)
     try:
         admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
     finally:
         admin.close()
 
 
-def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) -> None:
+def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, ChainHistory]) -> None:
     container, history = site
     settings = container.settings
     published = f"history-copy-{uuid.uuid4().hex[:8]}"
@@ -141,7 +144,7 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
         container.sealed_application.recorder,  # as `lead relay` does: never opens
         container.sealed_application.mapper,
         make_producer(settings.bootstrap_servers),
-        RelayPosition(settings.dsn, name=published),
+        PostgresRelayPosition(settings.dsn, name=published),
         source=container.source,
         topic=published,
     )
@@ -159,7 +162,9 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
     def tampered(edit: str) -> list[bytes]:
         values = [v for _, _, v in copy]
         if edit == "altered":
-            values[8] = values[8].replace(b"possession", b"pozzession")
+            # The offense code: the incident's description is sealed, so not in the bytes.
+            values[8] = values[8].replace(b"69.50.4013", b"69.50.4014")
+            assert values[8] != copy[8][2], "nothing altered"
         elif edit == "removed":
             del values[6]
         elif edit == "reordered":
@@ -171,7 +176,9 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
     for edit, position in [("altered", 9), ("removed", 7), ("reordered", 5), ("inserted", None)]:
         name = f"history-{edit}-{uuid.uuid4().hex[:8]}"
         make_topic(settings, name)
-        producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        producer = KafkaProducer(
+            **client_kwargs(), bootstrap_servers=settings.bootstrap_servers, acks="all"
+        )
         for value in tampered(edit):
             producer.send(name, value=value)
         producer.flush()
@@ -186,7 +193,7 @@ def test_a_tampered_copy_of_the_topic_is_found(site: tuple[Container, History]) 
 
 
 def test_checkpoints_are_signed_and_a_foreign_key_is_rejected(
-    site: tuple[Container, History], tmp_path: Path
+    site: tuple[Container, ChainHistory], tmp_path: Path
 ) -> None:
     container, history = site
     checkpoint = container.history().checkpoint()  # the application signs; the auditor reads

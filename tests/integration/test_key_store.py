@@ -8,8 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from infra.bootstrap import Container
-from infra.sealing import PostgresKeyStore
+from infra.postgres.key_store import PostgresKeyStore
+from services.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 

@@ -17,15 +17,15 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from infra.projection_store import (
+from infra.postgres.projection_schema import create_schema
+from infra.postgres.projection_store import (
     Delivered,
     Target,
     apply_batch,
     apply_targets,
-    column_types,
-    create_schema,
     primary_keys,
 )
+from infra.postgres.row_statements import column_types
 from infra.settings import Settings
 from projections.base import Delete, Erase, RowChange, Table, Update, Upsert
 

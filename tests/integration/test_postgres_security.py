@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from infra.bootstrap import Container
-from infra.pg_roles import APP, AUDITOR, READ
-from infra.sealing import PersonSealer
+from infra.crypto.sealing import PersonSealer
+from infra.kafka.relay import PostgresRelayPosition
+from infra.postgres.roles import APP, AUDITOR, READ
 from infra.settings import Settings, dsn_params
 from services.application import LeadApplication
+from services.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 
@@ -38,9 +40,13 @@ def with_user(dsn: str, user: str, password: str) -> str:
     return f"{url}?{rest}" if rest else url
 
 
-def test_a_password_with_any_characters_works_for_the_event_store(settings: Settings) -> None:
-    """A percent-encoded password in the URL is decoded for every connection, the event
-    store's included: a referral is recorded and read back through the store."""
+def test_a_password_with_any_characters_works_for_the_event_store(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A percent-encoded password in the URL (`@`, `%`, `:`, `/`, quotes, non-ASCII) is
+    decoded for every connection, the event store's included: a referral is recorded and
+    read back through the store, and the read pool, key store and relay position connect
+    as the role."""
     role = f"hard_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(settings.dsn, autocommit=True) as admin:
         admin.execute(
@@ -64,6 +70,34 @@ def test_a_password_with_any_characters_works_for_the_event_store(settings: Sett
             assert app.repository.get(receipt.id).version == receipt.version
         finally:
             app.close()
+        # The role's other connections, each built from the same settings: the API's read
+        # pool, the data-key store, the relay's position.
+        container = Container(hard, role="owner")  # the URL's own user, as the owner's is
+        pool = container.read_pool()
+        pool.open(wait=True, timeout=10)
+        try:
+            with pool.connection() as conn:
+                assert conn.execute("SELECT current_user").fetchone() == (role,)
+        finally:
+            pool.close()
+        assert container.keys.get_or_create(uuid.uuid4()) is not None
+        assert PostgresRelayPosition(container.dsn, name=f"test-{role}").load() >= 0
+
+        # The same password as a file beside a URL that names only the user.
+        files = tmp_path / "passwords"
+        files.mkdir()
+        (files / role).write_text(HARD_PASSWORD + "\n")
+        no_password = dsn_params(dsn)
+        del no_password["password"]
+        from_file = settings.model_copy(
+            update={
+                "database_url": psycopg.conninfo.make_conninfo("", **no_password),
+                "pg_password_dir": files,
+            }
+        )
+        with psycopg.connect(from_file.dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
+        assert from_file.eventsourcing_env()["POSTGRES_PASSWORD"] == HARD_PASSWORD
     finally:
         with psycopg.connect(settings.dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
@@ -96,7 +130,7 @@ def test_a_wrong_password_or_none_is_refused(settings: Settings) -> None:
 
 
 def test_the_servers_name_is_checked_against_the_site_ca(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from infra.pki import site_ca
+    from infra.local.pki import site_ca
 
     other_ca, _ = site_ca(tmp_path, "some other")
     dsn = psycopg.conninfo.make_conninfo(settings.dsn_for("app"), sslrootcert=str(other_ca))

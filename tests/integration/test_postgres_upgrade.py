@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from infra.local_postgres import SUPERUSER, LocalPostgres
+from infra.local.postgres import SUPERUSER, LocalPostgres
 from infra.settings import Settings
 from tests.conftest import TEST_PORTS, make_test_settings
 from tests.ports import port_or_free

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.projection_store import Behind, Delivered, apply_batch, apply_message
+from infra.postgres.projection_store import Behind, Delivered, apply_batch, apply_message
 from infra.settings import Settings
 from projections.base import Upsert
 

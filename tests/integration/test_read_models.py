@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -16,13 +17,13 @@ from events.base import DomainEvent
 from events.case import CaseOpened, CaseOrigin, ChargingDecisionRecorded
 from events.participant import CaseloadOpened, ContactRecorded
 from events.referral import IntakeCompleted, IntakeDeadlineLapsed, ReferralReceived
-from infra.bootstrap import Container
-from projections import agenda as aq
 from projections import caseloads as cq
-from projections import evaluation as ev
-from projections import liaison as lq
 from projections import queue as qq
-from services.demo import seed_site
+from projections.agenda import queries as aq
+from projections.evaluation import queries as ev
+from projections.liaison import queries as lq
+from services.bootstrap import Container
+from services.tools.demo.steps import seed_site
 from tests.integration.test_relay import drain
 
 pytestmark = pytest.mark.integration
@@ -168,3 +169,112 @@ def test_the_agenda_and_the_liaison_view_read_from_postgresql(
     text = json.dumps(view, default=str)
     notes = [e.notes for e in seeded if isinstance(e, ContactRecorded) and e.notes]
     assert notes and not any(note in text for note in notes)
+
+
+def walk(fetch_page: Any) -> tuple[list[Any], int]:
+    """Every item of a list, page by page, following next_cursor; and how many pages."""
+    items: list[Any] = []
+    cursor, pages = None, 0
+    while True:
+        result = fetch_page(cursor)
+        items += result["items"]
+        pages += 1
+        cursor = result["next_cursor"]
+        if cursor is None:
+            return items, pages
+
+
+def test_lists_are_paged_in_sql_with_the_same_pages_as_cutting_the_whole_list(
+    container: Container, seeded: list[DomainEvent]
+) -> None:
+    """Keyset pages (`WHERE key > cursor ORDER BY key LIMIT n+1`) walk the same items,
+    in the same order, with the same cursors, as cutting the whole list in Python did."""
+    from projections import referrals as rq
+    from services.commands import ReceiveReferral
+    from services.http.pagination import keyset_page, page
+    from tests.factories import OFFICER, referral_body
+
+    for i, pathway in enumerate(["arrest_diversion", "social_contact"] * 3):  # open ones
+        body = referral_body(pathway=pathway, n=900 + i)
+        container.application.receive_referral(ReceiveReferral.model_validate(body), OFFICER)
+    drain(container)
+    for name in ("referrals", "queue"):  # the fixture builds the others
+        container.rebuilder(next(p for p in container.projections if p.name == name)).run()
+    now = datetime.now(UTC)
+    cm = max(query(container, cq.list_caseloads, now=now), key=lambda r: r["size"])
+    open_rows = query(
+        container,
+        lambda conn: conn.execute(
+            "SELECT * FROM proj_queue.queue WHERE NOT closed"  # every open row, unordered
+        ).fetchall(),
+    )
+
+    def seen(r: dict[str, Any]) -> tuple[Any, ...]:
+        last = r["last_contact_at"]
+        return (last is not None, last, r["enrolled_on"], r["person_id"])
+
+    lists: list[tuple[Any, Any, int, list[Any], dict[str, Any]]] = [
+        (
+            rq.list_referrals,
+            lambda r: (r["received_at"], r["referral_id"]),
+            2,
+            query(container, rq.list_referrals),
+            {},
+        ),
+        (
+            cq.list_caseloads,
+            lambda r: (r["case_manager"],),
+            1,
+            query(container, cq.list_caseloads, now=now),
+            {"now": now},
+        ),
+        (
+            lambda conn, **kw: cq.list_caseload(conn, cm["case_manager"], **kw),
+            seen,
+            4,
+            query(container, cq.list_caseload, cm["case_manager"], now=now),
+            {"now": now},
+        ),
+        (
+            qq.list_queue,
+            qq.priority,
+            5,
+            qq.order_queue(open_rows, today=now.date()),
+            {"today": now.date()},
+        ),
+    ]
+    for fn, key, width, whole, kwargs in lists:
+        assert len(whole) >= 2, fn
+        size = min(3, len(whole) - 1)  # more than one page
+        before, before_pages = walk(
+            lambda c, whole=whole, key=key, size=size: page(whole, key, c, size)
+        )
+
+        def fetch(after: Any, n: int, fn: Any = fn, kwargs: Any = kwargs) -> Any:
+            return query(container, fn, after=after, limit=n, **kwargs)
+
+        now_paged, pages = walk(
+            lambda c, fetch=fetch, key=key, width=width, size=size: keyset_page(
+                fetch, key, c, size, width
+            )
+        )
+        assert now_paged == before == whole
+        assert pages == before_pages == -(-len(whole) // size)
+        first = page(whole, key, None, size)["next_cursor"]
+        assert keyset_page(fetch, key, None, size, width)["next_cursor"] == first
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        ["x", "0", "0001-01-01", "2026-01-01T00:00:00+00:00", "not-a-uuid"],
+        ["1.5", "0", "0001-01-01", "2026-01-01T00:00:00+00:00", str(uuid4())],
+        ["0", "0", "True", "5", str(uuid4())],
+    ],
+)
+def test_a_cursor_whose_values_its_list_cannot_hold_is_a_data_error(
+    container: Container, after: list[str]
+) -> None:
+    """What the API answers 422 for (ApiContext.keyset), never a 500."""
+    with pytest.raises(psycopg.DataError):
+        query(container, qq.list_queue, today=date.today(), after=after, limit=3)

@@ -7,7 +7,7 @@ import time
 import psycopg
 import pytest
 
-from infra.bootstrap import Container
+from services.bootstrap import Container
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from infra.bootstrap import Container
-from infra.rebuild import Rebuilder
+from infra.readside.rebuild import Rebuilder
 from projections.referrals import ReferralsProjection
+from services.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 from tests.integration.test_relay import drain

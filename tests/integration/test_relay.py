@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from events.topics import EVENTS
-from infra.bootstrap import Container
+from services.bootstrap import Container
 from services.commands import ReceiveReferral
 from tests.factories import OFFICER, referral_body
 from tests.kafka_reader import read_all, referred_by

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from events.topics import DEADLETTER, EVENTS, TOPICS, projection_topic
-from infra.kafka_admin import describe_topics, ensure_topics, topic_configs
+from infra.kafka.admin import describe_topics, ensure_topics, topic_configs
 from infra.settings import Settings
 
 pytestmark = pytest.mark.integration

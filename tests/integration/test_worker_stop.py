@@ -16,6 +16,7 @@ import time
 import pytest
 
 from infra.settings import PROJECT_ROOT, Settings
+from tests.conftest import subprocess_env
 from tests.processes import wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,9 @@ WORKER = textwrap.dedent(
         async def on_stop(self):
             await asyncio.sleep(3600)
 
-    app = faust.App("lead-stop-test", broker="kafka://" + sys.argv[1], web_enabled=False)
+    from infra.kafka import security as kafka_security
+    app = faust.App("lead-stop-test", broker="kafka://" + sys.argv[1], web_enabled=False,
+                    broker_credentials=kafka_security.current().faust_credentials())
     Worker(app, StopsNever(), stop_within=float(sys.argv[2]), loglevel="warning",
            quiet=True).execute_from_commandline()
     """
@@ -45,6 +48,7 @@ def stopped_after(settings: Settings, stop_within: float, wait: float) -> tuple[
     proc = subprocess.Popen(
         [sys.executable, "-c", WORKER, settings.bootstrap_servers, str(stop_within)],
         cwd=PROJECT_ROOT,
+        env=subprocess_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

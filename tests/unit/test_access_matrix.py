@@ -6,10 +6,11 @@ from fastapi.routing import APIRoute
 
 from infra.settings import PROJECT_ROOT
 from services import access
-from services.api import create_api
 from services.application import LeadApplication
+from services.contracts import access_matrix
+from services.http.api import create_api
+from services.http.telemetry import Telemetry, install
 from services.principals import Principals
-from services.telemetry import Telemetry, install
 from tests.factories import IN_MEMORY
 
 
@@ -45,4 +46,4 @@ def test_evaluators_see_only_de_identified_metrics() -> None:
 
 def test_the_published_matrix_is_current() -> None:
     published = (PROJECT_ROOT / "docs" / "access.md").read_text()
-    assert published == access.markdown(), "run `lead docs` to regenerate docs/access.md"
+    assert published == access_matrix.markdown(), "run `lead docs` to regenerate docs/access.md"

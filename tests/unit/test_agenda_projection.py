@@ -27,11 +27,18 @@ from events.participant import (
     StatusChanged,
 )
 from events.referral import IntakeCompleted, ReferralApproved
-from projections import agenda
-from projections.agenda import SECTIONS, AgendaProjection, assemble_agenda, check_period
+from projections.agenda import queries as agenda
+from projections.agenda.projection import (
+    CASE_FACTS,
+    PARTICIPANT_FACTS,
+    REFERRAL_FACTS,
+    SCHEMA,
+    AgendaProjection,
+)
+from projections.agenda.queries import SECTIONS, assemble_agenda, check_period
 from projections.base import Table, Upsert
 from services.application import LeadApplication
-from services.demo import seed_site
+from services.tools.demo.steps import seed_site
 from tests import scenario
 from tests.unit.test_api_validation import IN_MEMORY
 from tests.unit.test_queue_projection import (
@@ -58,9 +65,9 @@ def rows(tables: Tables, table: Table) -> list[Row]:
 def read_agenda(tables: Tables, since: datetime, until: datetime) -> Agenda:
     """The agenda from every fact: a superset of what `agenda`'s queries select."""
     return assemble_agenda(
-        referral_facts=rows(tables, agenda.REFERRAL_FACTS),
-        participant_facts=rows(tables, agenda.PARTICIPANT_FACTS),
-        case_facts=rows(tables, agenda.CASE_FACTS),
+        referral_facts=rows(tables, REFERRAL_FACTS),
+        participant_facts=rows(tables, PARTICIPANT_FACTS),
+        case_facts=rows(tables, CASE_FACTS),
         since=since,
         until=until,
     )
@@ -98,7 +105,7 @@ def seeded() -> Iterator[tuple[LeadApplication, Opened, list[Event]]]:
 
 def test_the_projection_follows_the_schema_convention() -> None:
     assert AgendaProjection.name == "agenda"
-    assert agenda.SCHEMA == "proj_agenda"
+    assert SCHEMA == "proj_agenda"
     assert [t.name for t in AgendaProjection.tables] == [
         "referral_facts",
         "participant_facts",
@@ -360,18 +367,16 @@ PERSON = uuid4()
 
 
 def referral_fact(subject: UUID, seq: int, kind: str, at: datetime, **v: Any) -> Row:
-    return _fact(agenda.REFERRAL_FACTS, "referral_id", subject, seq, kind, at, **v)
+    return _fact(REFERRAL_FACTS, "referral_id", subject, seq, kind, at, **v)
 
 
 def participant_fact(subject: UUID, seq: int, status: str, at: datetime, **v: Any) -> Row:
     kind = v.pop("kind", "status_changed")
-    return _fact(
-        agenda.PARTICIPANT_FACTS, "participant_id", subject, seq, kind, at, status=status, **v
-    )
+    return _fact(PARTICIPANT_FACTS, "participant_id", subject, seq, kind, at, status=status, **v)
 
 
 def case_fact(subject: UUID, seq: int, kind: str, at: datetime, **v: Any) -> Row:
-    return _fact(agenda.CASE_FACTS, "case_id", subject, seq, kind, at, **v)
+    return _fact(CASE_FACTS, "case_id", subject, seq, kind, at, **v)
 
 
 def assemble(

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.api import create_api
 from services.application import LeadApplication
 from services.commands import AdoptPolicy
+from services.http.api import create_api
 from services.principals import Principals
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, referral_body
 from tests.http import keyed

@@ -19,17 +19,9 @@ from jsonschema import Draft7Validator, Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from consumers.asyncapi import (
-    ASYNCAPI_FILE,
-    asyncapi_document,
-    check_asyncapi,
-    render_asyncapi,
-    write_asyncapi,
-)
 from consumers.deadletter import deadletter_record
 from consumers.prosecution import LEGAL, PROGRAM, ProsecutionFeed
 from events.base import DomainEvent
-from events.catalog import cloudevent_schema
 from events.envelope import envelope
 from events.registry import EVENT_CLASSES
 from events.topics import (
@@ -42,6 +34,14 @@ from events.topics import (
     projection_topic,
 )
 from infra.settings import PROJECT_ROOT, Settings
+from services.contracts.asyncapi import (
+    ASYNCAPI_FILE,
+    asyncapi_document,
+    check_asyncapi,
+    render_asyncapi,
+    write_asyncapi,
+)
+from services.contracts.catalog import cloudevent_schema
 from tests.unit.test_contract_docs import format_checker, published_events, real_event
 
 DOCUMENT_URI = "urn:lead:asyncapi"
@@ -245,8 +245,27 @@ def test_the_audit_and_deadletter_channels_carry_their_records() -> None:
         "org.lead.disclosure.permitted.v1",
         "org.lead.authentication.failed.v1",
         "org.lead.authentication.throttled.v1",
+        "org.lead.chain.checkpoint.v1",
     ]
     assert [m["name"] for m in messages(DEADLETTER)] == ["DeadLetterRecord"]
+
+
+def test_every_message_of_every_channel_is_a_structured_cloudevent() -> None:
+    document = asyncapi_document()
+    assert "content-type: application/cloudevents+json" in document["info"]["description"]
+    for name, message in document["components"]["messages"].items():
+        assert message["contentType"] == "application/cloudevents+json", name
+
+
+def test_a_checkpoint_fits_the_audit_channel() -> None:
+    from datetime import UTC, datetime
+
+    from infra.audit.chain import Checkpoint
+    from infra.audit.history import ChainHistory
+
+    checkpoint = Checkpoint(12, bytes(32), datetime.now(UTC), "test-site", b"\x01" * 64)
+    record = json.loads(ChainHistory.as_record(checkpoint, "urn:lead:site:test").to_json())
+    assert errors(by_type_on(AUDIT)["org.lead.chain.checkpoint.v1"], record) == []
 
 
 def test_authentication_records_fit_the_audit_channel() -> None:
@@ -368,22 +387,39 @@ def test_a_dead_letter_record_fits_the_deadletter_channel(
             key=key,
             value=value,
             error=ValueError("bad"),
+            source="urn:lead:site:test",
+            headers=[("content-type", b"application/cloudevents+json")],
         )
     )
     (message,) = messages(DEADLETTER)
     assert errors(message, record) == []
+    assert record["type"] == "org.lead.deadletter.recorded.v1"
+    assert record["id"] == f"deadletter:lead-projections:{EVENTS}:3:17"
+    data = record["data"]
     if value is not None:
-        assert base64.b64decode(record["value_b64"]) == value
-    assert len(errors(message, {**record, "extra": 1})) == 1
+        assert base64.b64decode(data["value_b64"]) == value
+    assert data["headers"] == [
+        {"name": "content-type", "value_b64": "YXBwbGljYXRpb24vY2xvdWRldmVudHMranNvbg=="}
+    ]
+    assert len(errors(message, {**record, "data": {**data, "extra": 1}})) == 1
 
 
 def row_change(op: str, values: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "projection": "referrals",
-        "table": "referrals",
-        "op": op,
-        "key": {"table": "referrals", "referral_id": "a"},
-        "values": values,
+        "specversion": "1.0",
+        "id": "0b6d7f3e-8f43-4a53-9b8e-0b1a1e7c9a10",
+        "source": "urn:lead:site:test",
+        "type": "org.lead.projection.row_changed.v1",
+        "subject": '{"referral_id": "a", "table": "referrals"}',
+        "time": "2026-01-01T00:00:00+00:00",
+        "datacontenttype": "application/json",
+        "data": {
+            "projection": "referrals",
+            "table": "referrals",
+            "op": op,
+            "key": {"table": "referrals", "referral_id": "a"},
+            "values": values,
+        },
     }
 
 
@@ -396,7 +432,8 @@ def test_a_row_change_fits_each_projection_channel() -> None:
         assert errors(message, row_change("update", {"status": "approved"})) == []
         assert errors(message, row_change("delete", None)) == []
         assert len(errors(message, row_change("merge", {}))) == 1
-        assert len(errors(message, {**row_change("delete", None), "extra": 1})) == 1
+        change = row_change("delete", None)
+        assert len(errors(message, {**change, "data": {**change["data"], "extra": 1}})) == 1
 
 
 def test_an_undescribed_topic_or_setting_fails_loudly() -> None:

@@ -9,7 +9,7 @@ import uuid
 
 from aggregates.consent_index import consent_index_id
 from events.base import DomainEvent
-from infra.bench_history import Template, remapper, template
+from services.tools.bench_history import Template, remapper, template
 
 
 def _people(site: Template, remap: object = None) -> set[str]:

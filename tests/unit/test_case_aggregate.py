@@ -32,7 +32,7 @@ from events.case import (
     WarrantIssued,
     WarrantQuashed,
 )
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 from tests.factories import OFFICER
 
 LIAISON = Actor(

@@ -14,7 +14,7 @@ from aggregates.caseload import (
 )
 from events.base import Actor, Role
 from events.participant import CaseloadOpened, ParticipantJoinedCaseload, ParticipantLeftCaseload
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 
 PROJECT_MANAGER = Actor(
     principal="pm.larsen", role=Role.PROJECT_MANAGER, organisation="LEAD Seattle-King County"

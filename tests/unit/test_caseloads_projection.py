@@ -1,7 +1,7 @@
 """The caseloads projection, fed the events of a realistic site, without a database.
 
 The row changes are applied to a tiny in-memory model of the tables that honours
-the version guard exactly as `infra.projection_store` does, and checks every change
+the version guard exactly as `infra.postgres.row_statements` does, and checks every change
 against the table definitions, so a misspelt column or a missing NOT NULL value
 fails here instead of in PostgreSQL.
 """

@@ -18,26 +18,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.chain import (
-    CHAIN_BACKFILL_SQL,
-    CHAIN_LOCK_KEY,
-    CHAIN_SQL,
-    GENESIS,
-    Checkpoint,
-    Finding,
-    StoredEvent,
-    check_signature,
+from infra.audit.chain import GENESIS, Checkpoint, StoredEvent, check_signature, link, sign
+from infra.audit.signing_keys import (
     generate_private_key_pem,
-    link,
     load_private_key,
     load_public_key,
     public_key_pem,
-    sign,
-    verify_chain,
-    verify_sequence,
-    verify_slice,
-    write_slice,
 )
+from infra.audit.slices import verify_slice, write_slice
+from infra.audit.verification import Finding, verify_chain, verify_sequence
+from infra.postgres.chain_trigger import CHAIN_BACKFILL_SQL, CHAIN_LOCK_KEY, CHAIN_SQL
 
 SITE = "king-county"
 AT = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)

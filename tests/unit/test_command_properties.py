@@ -32,10 +32,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 import services.commands as commands
-from services.api import create_api
 from services.application import LeadApplication
+from services.http.api import create_api
+from services.http.problems import (
+    PROBLEM_MEDIA_TYPE,
+    VALIDATION,
+    _invalid,
+    install_problem_handlers,
+)
 from services.principals import Principals
-from services.problems import PROBLEM_MEDIA_TYPE, VALIDATION, _invalid, install_problem_handlers
 from tests.factories import IN_MEMORY
 
 PROPERTY = settings(

@@ -28,7 +28,7 @@ from events.consent import (
     RecipientKind,
     SignatureMethod,
 )
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 from tests.factories import OFFICER
 
 CASE_MANAGER = Actor(

@@ -13,12 +13,12 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
 from events.base import DomainEvent
-from events.catalog import check_docs, cloudevent_schema, payload_schema, write_docs
 from events.envelope import envelope
 from events.referral import ReferralReceived
 from events.registry import EVENT_CLASSES
 from infra.settings import PROJECT_ROOT
 from services.application import LeadApplication
+from services.contracts.catalog import check_docs, cloudevent_schema, payload_schema, write_docs
 from tests import scenario
 from tests.unit.test_api_validation import IN_MEMORY
 

@@ -14,13 +14,14 @@ from fastapi.testclient import TestClient
 from events.access import PrincipalRegistered, PrincipalTokenRotated
 from events.base import Role
 from events.envelope import CloudEvent
-from infra.mapper import PydanticMapper
-from infra.publishing import Publisher
-from services.api import ApiOptions, create_api
+from infra.kafka.publishing import Publisher
+from infra.postgres.mapper import PydanticMapper
 from services.application import LeadApplication
 from services.commands import AdoptPolicy
+from services.http.api import create_api
+from services.http.routers.context import ApiOptions
+from services.http.throttle import FailureThrottle
 from services.principals import AuthenticationError, Principals, TokenExpiredError
-from services.throttle import FailureThrottle
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS
 from tests.http import keyed
 from tests.principals import ADMIN

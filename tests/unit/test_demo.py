@@ -15,7 +15,7 @@ from events.participant import CaseloadOpened, ParticipantEnrolled
 from events.policy import PolicyAdopted, PolicyAmended
 from services import commands as c
 from services.application import LeadApplication
-from services.demo import SeedReport, seed_site
+from services.tools.demo.steps import SeedReport, seed_site
 from tests.factories import POLICY_TERMS
 from tests.scenario import ADMIN
 from tests.unit.test_api_validation import IN_MEMORY

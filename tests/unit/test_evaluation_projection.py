@@ -1,8 +1,8 @@
 """The evaluation projection, without a database.
 
-A synthetic site (`services.demo.seed_site`) is fed through `handle` into an in-memory
+A synthetic site (`services.tools.demo.steps.seed_site`) is fed through `handle` into an in-memory
 model of the projection's tables that applies Upsert / Update / Delete exactly as
-`infra.projection_store` does (version guards included) and checks every value
+`infra.postgres.row_statements` does (version guards included) and checks every value
 against its column's declared type. The query functions run against a fake
 connection that answers each of their (schema-qualified) SQL statements from those
 in-memory tables, so the Python half of every query is exercised end to end.
@@ -24,15 +24,16 @@ from events.base import DomainEvent
 from events.envelope import CloudEvent, decode, envelope
 from events.participant import ContactRecorded, GoalProgressRecorded, GoalRevised, GoalSet
 from events.referral import Pathway, ReferralReceived, ReferralWithdrawnByPerson
-from projections import evaluation as ev
 from projections.base import Delete, RowChange, Table, Update, Upsert
+from projections.evaluation import queries, summaries, suppression
+from projections.evaluation.projection import SCHEMA, EvaluationProjection
 from services.application import LeadApplication
-from services.demo import SeedReport, seed_site
+from services.tools.demo.steps import SeedReport, seed_site
 
 IN_MEMORY = {
     "PERSISTENCE_MODULE": "eventsourcing.popo",
-    "MAPPER_TOPIC": "infra.mapper:PydanticMapper",
-    "TRANSCODER_TOPIC": "infra.mapper:JSONBytesTranscoder",
+    "MAPPER_TOPIC": "infra.postgres.mapper:PydanticMapper",
+    "TRANSCODER_TOPIC": "infra.postgres.mapper:JSONBytesTranscoder",
 }
 PARTICIPANTS = 40
 MONTHS = 6
@@ -107,7 +108,7 @@ class MemoryStore:
             existing.update({k: v for k, v in new.items() if k not in change.key})
 
     def feed(self, events: Sequence[tuple[int, DomainEvent]]) -> None:
-        projection = ev.EvaluationProjection()
+        projection = EvaluationProjection()
         for position, event in events:
             for change in projection.handle(event, position):
                 self.apply(change)
@@ -120,7 +121,7 @@ class MemoryStore:
 
 
 def store_of(events: Sequence[tuple[int, DomainEvent]]) -> MemoryStore:
-    store = MemoryStore(ev.EvaluationProjection.tables)
+    store = MemoryStore(EvaluationProjection.tables)
     store.feed(events)
     return store
 
@@ -250,9 +251,9 @@ class FakeConnection:
         raise AssertionError(f"unexpected statement: {text}")
 
 
-def connection(store: MemoryStore) -> tuple[ev.Conn, FakeConnection]:
+def connection(store: MemoryStore) -> tuple[queries.Conn, FakeConnection]:
     fake = FakeConnection(store)
-    return cast(ev.Conn, fake), fake
+    return cast(queries.Conn, fake), fake
 
 
 # -- the seeded site ------------------------------------------------------------------
@@ -290,20 +291,22 @@ def walk(value: object) -> Iterator[object]:
             yield from walk(item)
 
 
-def all_queries(conn: ev.Conn, threshold: int) -> dict[str, Any]:
+def all_queries(conn: queries.Conn, threshold: int) -> dict[str, Any]:
     baseline = {"black": 400, "white": 450, "american_indian_alaska_native": 60, "asian": 5}
     return {
-        "by_pathway_and_month": ev.referrals_by_pathway_and_month(conn, suppress_below=threshold),
-        "by_race_ethnicity": ev.referrals_by_race_ethnicity(
+        "by_pathway_and_month": queries.referrals_by_pathway_and_month(
+            conn, suppress_below=threshold
+        ),
+        "by_race_ethnicity": queries.referrals_by_race_ethnicity(
             conn, baseline, suppress_below=threshold
         ),
-        "net_widening": ev.net_widening(conn, suppress_below=threshold),
-        "time_to_intake": ev.time_to_intake(conn, suppress_below=threshold),
-        "lapses": ev.lapses(conn, suppress_below=threshold),
-        "dose": ev.contacts_per_participant_month(conn, suppress_below=threshold),
-        "housing": ev.housing_transitions(conn, suppress_below=threshold),
-        "income": ev.income_transitions(conn, suppress_below=threshold),
-        "filings": ev.filings_before_after_enrollment(
+        "net_widening": queries.net_widening(conn, suppress_below=threshold),
+        "time_to_intake": queries.time_to_intake(conn, suppress_below=threshold),
+        "lapses": queries.lapses(conn, suppress_below=threshold),
+        "dose": queries.contacts_per_participant_month(conn, suppress_below=threshold),
+        "housing": queries.housing_transitions(conn, suppress_below=threshold),
+        "income": queries.income_transitions(conn, suppress_below=threshold),
+        "filings": queries.filings_before_after_enrollment(
             conn, months=2, full_follow_up=False, suppress_below=threshold
         ),
     }
@@ -408,16 +411,16 @@ def test_no_name_birth_date_note_or_free_text_reaches_a_row(site: Site, store: M
                     assert not leaked, f"{table}.{column} holds {leaked}"
                 assert value not in birth_dates, f"{table}.{column} holds a birth date"
     forbidden = ("name", "birth", "note", "alias", "place", "text", "reason", "summary")
-    columns = [c for t in ev.EvaluationProjection.tables for c in t.columns]
+    columns = [c for t in EvaluationProjection.tables for c in t.columns]
     assert not [c for c in columns if any(f in c for f in forbidden)]
 
 
 def test_the_projection_names_its_tables_bare_and_queries_qualify_them(
     store: MemoryStore,
 ) -> None:
-    projection = ev.EvaluationProjection()
+    projection = EvaluationProjection()
     assert projection.name == "evaluation"
-    assert ev.SCHEMA == "proj_evaluation"
+    assert SCHEMA == "proj_evaluation"
     names = {t.name for t in projection.tables}
     assert names == {"referrals", "enrollments", "contacts", "housing", "income", "filings"}
     conn, fake = connection(store)
@@ -430,7 +433,7 @@ def test_the_projection_names_its_tables_bare_and_queries_qualify_them(
 
 
 def test_events_the_evaluation_ignores_give_no_changes(site: Site) -> None:
-    projection = ev.EvaluationProjection()
+    projection = EvaluationProjection()
     ignored = [e for _, e in site.events if isinstance(e, GoalSet | GoalProgressRecorded)]
     assert ignored
     assert all(projection.handle(e, 1) == [] for e in ignored)
@@ -478,7 +481,7 @@ def test_unsuppressed_answers_add_up_to_the_report(site: Site, store: MemoryStor
 def test_race_shares_sit_beside_the_baseline(store: MemoryStore) -> None:
     conn, _ = connection(store)
     baseline = {"black": 300, "white": 600, "asian": 100}
-    answer = ev.referrals_by_race_ethnicity(conn, baseline, suppress_below=1)
+    answer = queries.referrals_by_race_ethnicity(conn, baseline, suppress_below=1)
     rows = {r["race"]: r for r in answer["by_race"]}
     assert set(baseline) <= set(rows)
     assert rows["white"]["baseline_share"] == {"share": 0.6, "suppressed": False}
@@ -492,14 +495,14 @@ def test_race_shares_sit_beside_the_baseline(store: MemoryStore) -> None:
 
 def test_default_suppression_leaves_no_small_count_anywhere(store: MemoryStore) -> None:
     conn, _ = connection(store)
-    answers = all_queries(conn, threshold=ev.DEFAULT_SUPPRESS_BELOW)
+    answers = all_queries(conn, threshold=suppression.DEFAULT_SUPPRESS_BELOW)
     cells = [v for v in walk(answers) if isinstance(v, Mapping) and "suppressed" in v]
     assert any(c["suppressed"] for c in cells)  # a 40-person site has small cells
     for cell in cells:
         if "count" in cell:
             count = cell["count"]
             assert (count is None) == cell["suppressed"]
-            assert count is None or count == 0 or count >= ev.DEFAULT_SUPPRESS_BELOW
+            assert count is None or count == 0 or count >= suppression.DEFAULT_SUPPRESS_BELOW
         if cell["suppressed"]:
             assert all(v is None for k, v in cell.items() if k != "suppressed")
     assert not any(isinstance(v, UUID) for v in walk(answers))  # nothing person-level
@@ -510,10 +513,10 @@ def test_no_withheld_cell_can_be_recovered_by_subtracting_from_its_total(
 ) -> None:
     """In each breakdown published beside its total, withheld cells come two or more."""
     conn, _ = connection(store)
-    answers = all_queries(conn, threshold=ev.DEFAULT_SUPPRESS_BELOW)
+    answers = all_queries(conn, threshold=suppression.DEFAULT_SUPPRESS_BELOW)
     widening = answers["net_widening"]
     races = answers["by_race_ethnicity"]
-    groups: list[list[ev.Cell]] = [
+    groups: list[list[suppression.Cell]] = [
         [p["count"] for p in answers["time_to_intake"]["by_pathway"]],
         [r["referrals"] for r in races["by_race"]],
         [r["referrals"] for r in races["by_ethnicity"]],
@@ -537,8 +540,8 @@ def test_no_withheld_cell_can_be_recovered_by_subtracting_from_its_total(
 def test_time_window_of_referrals(store: MemoryStore) -> None:
     conn, fake = connection(store)
     months = sorted({r["received_month"] for r in store.all("referrals")})
-    everything = ev.referrals_by_pathway_and_month(conn, suppress_below=1)
-    last = ev.referrals_by_pathway_and_month(conn, suppress_below=1, since=months[-1])
+    everything = queries.referrals_by_pathway_and_month(conn, suppress_below=1)
+    last = queries.referrals_by_pathway_and_month(conn, suppress_below=1, since=months[-1])
     assert {c["month"] for c in last} == {months[-1]}
     assert len(last) < len(everything)
     assert "%(since)s" in fake.statements[-1]
@@ -549,47 +552,47 @@ def test_time_window_of_referrals(store: MemoryStore) -> None:
 
 @pytest.mark.parametrize("count", range(1, 11))
 def test_counts_from_one_to_ten_are_withheld_by_default(count: int) -> None:
-    assert ev.suppress(count) == {"count": None, "suppressed": True}
+    assert suppression.suppress(count) == {"count": None, "suppressed": True}
 
 
 @pytest.mark.parametrize("count", [0, 11, 12, 500])
 def test_zero_and_eleven_up_are_shown(count: int) -> None:
-    assert ev.suppress(count) == {"count": count, "suppressed": False}
+    assert suppression.suppress(count) == {"count": count, "suppressed": False}
 
 
 def test_the_threshold_is_a_setting_and_negative_counts_are_refused() -> None:
-    assert ev.suppress(4, threshold=5) == {"count": None, "suppressed": True}
-    assert ev.suppress(5, threshold=5) == {"count": 5, "suppressed": False}
-    assert ev.suppress(1, threshold=1) == {"count": 1, "suppressed": False}
+    assert suppression.suppress(4, threshold=5) == {"count": None, "suppressed": True}
+    assert suppression.suppress(5, threshold=5) == {"count": 5, "suppressed": False}
+    assert suppression.suppress(1, threshold=1) == {"count": 1, "suppressed": False}
     with pytest.raises(ValueError):
-        ev.suppress(-1)
+        suppression.suppress(-1)
 
 
 def test_a_share_of_a_withheld_count_is_withheld() -> None:
-    big, small, zero = ev.suppress(40), ev.suppress(3), ev.suppress(0)
-    assert ev.share(small, big) == {"share": None, "suppressed": True}
-    assert ev.share(big, small) == {"share": None, "suppressed": True}
-    assert ev.share(ev.suppress(12), big) == {"share": 0.3, "suppressed": False}
-    assert ev.share(zero, big) == {"share": 0.0, "suppressed": False}
-    assert ev.share(zero, zero) == {"share": None, "suppressed": False}
+    big, small, zero = suppression.suppress(40), suppression.suppress(3), suppression.suppress(0)
+    assert suppression.share(small, big) == {"share": None, "suppressed": True}
+    assert suppression.share(big, small) == {"share": None, "suppressed": True}
+    assert suppression.share(suppression.suppress(12), big) == {"share": 0.3, "suppressed": False}
+    assert suppression.share(zero, big) == {"share": 0.0, "suppressed": False}
+    assert suppression.share(zero, zero) == {"share": None, "suppressed": False}
 
 
 def test_a_breakdown_withholds_a_second_cell_so_subtraction_gives_nothing_back() -> None:
-    cells = ev.suppress_group({"a": 3, "b": 0, "c": 50, "d": 40})
+    cells = suppression.suppress_group({"a": 3, "b": 0, "c": 50, "d": 40})
     assert cells["a"]["suppressed"] and cells["d"]["suppressed"]  # the smallest shown one
     assert cells["b"] == {"count": 0, "suppressed": False}  # zero cells stay shown
     assert cells["c"] == {"count": 50, "suppressed": False}
-    two_small = ev.suppress_group({"a": 2, "b": 3, "c": 20, "d": 30})
+    two_small = suppression.suppress_group({"a": 2, "b": 3, "c": 20, "d": 30})
     assert [k for k, c in two_small.items() if c["suppressed"]] == ["a", "b", "c"]
-    enough = ev.suppress_group({"a": 5, "b": 8, "c": 20})
+    enough = suppression.suppress_group({"a": 5, "b": 8, "c": 20})
     assert [k for k, c in enough.items() if c["suppressed"]] == ["a", "b"]
-    assert ev.suppress_group({"a": 12, "b": 30}) == {
+    assert suppression.suppress_group({"a": 12, "b": 30}) == {
         "a": {"count": 12, "suppressed": False},
         "b": {"count": 30, "suppressed": False},
     }
-    told = ev.suppress_group({"a": 12, "b": 30, "c": 40}, withheld={"a"})
+    told = suppression.suppress_group({"a": 12, "b": 30, "c": 40}, withheld={"a"})
     assert [k for k, c in told.items() if c["suppressed"]] == ["a", "b"]
-    alone = ev.suppress_group({"a": 4, "b": 0})
+    alone = suppression.suppress_group({"a": 4, "b": 0})
     assert alone["a"]["suppressed"] and not alone["b"]["suppressed"]
 
 
@@ -600,58 +603,64 @@ def test_a_two_way_table_withholds_along_rows_and_columns() -> None:
         ("community", "known"): 25,
         ("community", "unknown"): 4,
     }
-    cells = ev.suppress_table(counts)
+    cells = suppression.suppress_table(counts)
     hidden = {k for k, c in cells.items() if c["suppressed"]}
     # 4 is small; its row and its column each need a second withheld entry, and the
     # cells those bring in need partners in their own lines in turn.
     assert ("community", "unknown") in hidden
     assert ("community", "known") in hidden and ("arrest", "unknown") in hidden
     assert ("arrest", "known") in hidden
-    assert cells[(ev.TOTAL, ev.TOTAL)] == {"count": 99, "suppressed": False}
+    assert cells[(suppression.TOTAL, suppression.TOTAL)] == {"count": 99, "suppressed": False}
     for line in [
-        [(r, c) for c in ("known", "unknown", ev.TOTAL)] for r in ("arrest", "community", ev.TOTAL)
+        [(r, c) for c in ("known", "unknown", suppression.TOTAL)]
+        for r in ("arrest", "community", suppression.TOTAL)
     ]:
         assert sum(k in hidden for k in line) != 1
-    plain = ev.suppress_table({("a", "x"): 20, ("a", "y"): 0, ("b", "x"): 15, ("b", "y"): 30})
+    plain = suppression.suppress_table(
+        {("a", "x"): 20, ("a", "y"): 0, ("b", "x"): 15, ("b", "y"): 30}
+    )
     assert not any(c["suppressed"] for c in plain.values())
-    assert plain[("a", ev.TOTAL)]["count"] == 20 and plain[(ev.TOTAL, "x")]["count"] == 35
+    assert (
+        plain[("a", suppression.TOTAL)]["count"] == 20
+        and plain[(suppression.TOTAL, "x")]["count"] == 35
+    )
 
 
 def test_quantiles_interpolate_like_percentile_cont() -> None:
-    assert ev.quantile([], 0.5) is None
-    assert ev.quantile([3, 1, 2], 0.5) == 2
-    assert ev.quantile([1, 2, 3, 4], 0.5) == 2.5
-    assert ev.quantile(list(range(1, 11)), 0.9) == pytest.approx(9.1)
-    assert ev.quantile([7], 0.9) == 7
+    assert suppression.quantile([], 0.5) is None
+    assert suppression.quantile([3, 1, 2], 0.5) == 2
+    assert suppression.quantile([1, 2, 3, 4], 0.5) == 2.5
+    assert suppression.quantile(list(range(1, 11)), 0.9) == pytest.approx(9.1)
+    assert suppression.quantile([7], 0.9) == 7
     with pytest.raises(ValueError):
-        ev.quantile([1], 1.5)
+        suppression.quantile([1], 1.5)
 
 
 def test_a_duration_summary_of_few_people_is_withheld_whole() -> None:
-    few = ev.duration_summary([1, 2, 3], threshold=11)
+    few = suppression.duration_summary([1, 2, 3], threshold=11)
     assert few["count"]["suppressed"] and few["median_days"]["value"] is None
     assert few["p90_days"] == {"value": None, "suppressed": True}
-    many = ev.duration_summary(list(range(11)), threshold=11)
+    many = suppression.duration_summary(list(range(11)), threshold=11)
     assert many["count"]["count"] == 11
     assert many["median_days"] == {"value": 5.0, "suppressed": False}
-    assert ev.duration_summary([], threshold=11)["median_days"] == {
+    assert suppression.duration_summary([], threshold=11)["median_days"] == {
         "value": None,
         "suppressed": False,
     }
 
 
 def test_transition_detection_finds_homeless_to_permanent() -> None:
-    assert ev.reached(["homeless", "temporary", "permanent"], "homeless", "permanent")
-    assert ev.reached([None, "homeless", None, "permanent"], "homeless", "permanent")
-    assert ev.reached(["homeless", "permanent", "homeless"], "homeless", "permanent")
-    assert not ev.reached(["homeless"], "homeless", "permanent")
-    assert not ev.reached(["temporary", "permanent"], "homeless", "permanent")
-    assert not ev.reached(["permanent", "homeless"], "homeless", "permanent")
-    assert ev.first_and_latest(["homeless", None, "permanent", "temporary"]) == (
+    assert summaries.reached(["homeless", "temporary", "permanent"], "homeless", "permanent")
+    assert summaries.reached([None, "homeless", None, "permanent"], "homeless", "permanent")
+    assert summaries.reached(["homeless", "permanent", "homeless"], "homeless", "permanent")
+    assert not summaries.reached(["homeless"], "homeless", "permanent")
+    assert not summaries.reached(["temporary", "permanent"], "homeless", "permanent")
+    assert not summaries.reached(["permanent", "homeless"], "homeless", "permanent")
+    assert summaries.first_and_latest(["homeless", None, "permanent", "temporary"]) == (
         "homeless",
         "temporary",
     )
-    assert ev.first_and_latest([None, "homeless", None]) is None
+    assert summaries.first_and_latest([None, "homeless", None]) is None
 
 
 def test_transition_summary_counts_participants_not_observations() -> None:
@@ -663,7 +672,9 @@ def test_transition_summary_counts_participants_not_observations() -> None:
         ["permanent", "homeless"],
         [None],
     ]
-    summary = ev.summarize_transitions(sequences, start="homeless", goal="permanent", threshold=1)
+    summary = summaries.summarize_transitions(
+        sequences, start="homeless", goal="permanent", threshold=1
+    )
     assert summary["participants_observed"]["count"] == 5
     assert summary["observed_more_than_once"]["count"] == 3
     assert summary["unknown_observations"]["count"] == 2
@@ -674,21 +685,23 @@ def test_transition_summary_counts_participants_not_observations() -> None:
         (m["first"], m["latest"]): m["participants"]["count"] for m in summary["first_to_latest"]
     }
     assert matrix == {("homeless", "permanent"): 2, ("permanent", "homeless"): 1}
-    hidden = ev.summarize_transitions(sequences, start="homeless", goal="permanent", threshold=11)
+    hidden = summaries.summarize_transitions(
+        sequences, start="homeless", goal="permanent", threshold=11
+    )
     assert hidden["share_reached_goal"] == {"share": None, "suppressed": True}
 
 
 def test_months_are_added_like_postgresql_intervals() -> None:
-    assert ev.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
-    assert ev.add_months(date(2024, 3, 15), -3) == date(2023, 12, 15)
-    assert ev.add_months(date(2023, 12, 1), 1) == date(2024, 1, 1)
+    assert summaries.add_months(date(2024, 1, 31), 1) == date(2024, 2, 29)
+    assert summaries.add_months(date(2024, 3, 15), -3) == date(2023, 12, 15)
+    assert summaries.add_months(date(2023, 12, 1), 1) == date(2024, 1, 1)
     enrolled = date(2024, 6, 10)
-    assert ev.window_of(enrolled, date(2024, 6, 9), 6) == "before"
-    assert ev.window_of(enrolled, date(2023, 12, 10), 6) == "before"
-    assert ev.window_of(enrolled, date(2023, 12, 9), 6) is None
-    assert ev.window_of(enrolled, enrolled, 6) == "after"
-    assert ev.window_of(enrolled, date(2024, 12, 9), 6) == "after"
-    assert ev.window_of(enrolled, date(2024, 12, 10), 6) is None
+    assert summaries.window_of(enrolled, date(2024, 6, 9), 6) == "before"
+    assert summaries.window_of(enrolled, date(2023, 12, 10), 6) == "before"
+    assert summaries.window_of(enrolled, date(2023, 12, 9), 6) is None
+    assert summaries.window_of(enrolled, enrolled, 6) == "after"
+    assert summaries.window_of(enrolled, date(2024, 12, 9), 6) == "after"
+    assert summaries.window_of(enrolled, date(2024, 12, 10), 6) is None
 
 
 def filing(enrolled_on: date, filed: date, incident: date, *, felony: bool) -> Row:
@@ -711,7 +724,7 @@ def test_filings_are_summed_per_window_and_need_full_follow_up() -> None:
         filing(enrolled, date(2025, 1, 1), date(2024, 3, 1), felony=True),
         filing(recent, date(2024, 12, 1), date(2024, 12, 1), felony=True),
     ]
-    summary = ev.summarize_filings(
+    summary = summaries.summarize_filings(
         [enrolled, recent],
         filings,
         months=6,
@@ -726,7 +739,7 @@ def test_filings_are_summed_per_window_and_need_full_follow_up() -> None:
     assert summary["felony_filings"]["before"]["count"] == 1
     assert summary["filings_by_incident_date"]["before"]["count"] == 3
     assert summary["filings_by_incident_date"]["after"]["count"] == 0
-    everyone = ev.summarize_filings(
+    everyone = summaries.summarize_filings(
         [enrolled, recent], filings, months=6, as_of=date(2024, 12, 31),
         full_follow_up=False, threshold=1,
     )  # fmt: skip
@@ -736,15 +749,15 @@ def test_filings_are_summed_per_window_and_need_full_follow_up() -> None:
 
 def test_enrolled_spans_follow_exit_and_return() -> None:
     end = date(2024, 7, 1)
-    assert ev.enrolled_spans(date(2024, 1, 1), None, None, end) == [(date(2024, 1, 1), end)]
-    assert ev.enrolled_spans(date(2024, 1, 1), date(2024, 3, 1), None, end) == [
+    assert summaries.enrolled_spans(date(2024, 1, 1), None, None, end) == [(date(2024, 1, 1), end)]
+    assert summaries.enrolled_spans(date(2024, 1, 1), date(2024, 3, 1), None, end) == [
         (date(2024, 1, 1), date(2024, 3, 1))
     ]
-    assert ev.enrolled_spans(date(2024, 1, 1), date(2024, 3, 1), date(2024, 5, 1), end) == [
+    assert summaries.enrolled_spans(date(2024, 1, 1), date(2024, 3, 1), date(2024, 5, 1), end) == [
         (date(2024, 1, 1), date(2024, 3, 1)),
         (date(2024, 5, 1), end),
     ]
-    assert ev.enrolled_spans(date(2024, 8, 1), None, None, end) == []
+    assert summaries.enrolled_spans(date(2024, 8, 1), None, None, end) == []
 
 
 def test_exposure_counts_part_months_and_each_participant_once() -> None:
@@ -752,12 +765,12 @@ def test_exposure_counts_part_months_and_each_participant_once() -> None:
         [(date(2024, 4, 16), date(2024, 6, 1))],  # half of April, all of May
         [(date(2024, 4, 1), date(2024, 4, 11)), (date(2024, 4, 21), date(2024, 5, 1))],
     ]
-    exposure = ev.exposure_by_month(spans)
+    exposure = summaries.exposure_by_month(spans)
     assert exposure[date(2024, 4, 1)][0] == 2
     assert exposure[date(2024, 4, 1)][1] == pytest.approx(15 / 30 + 20 / 30)
     assert exposure[date(2024, 5, 1)][0] == 1
     assert exposure[date(2024, 5, 1)][1] == pytest.approx(1.0)
-    dose = ev.summarize_dose(exposure, {date(2024, 5, 1): 4}, participants=2, threshold=1)
+    dose = summaries.summarize_dose(exposure, {date(2024, 5, 1): 4}, participants=2, threshold=1)
     assert dose["by_month"][1]["contacts_per_participant_month"]["value"] == 4.0
     assert dose["overall"]["participant_months"]["value"] == pytest.approx(2.17)
 
@@ -768,7 +781,7 @@ def test_net_widening_share_is_of_known_prior_contact() -> None:
         {"pathway": "social_contact", "prior": True, "n": 45},
         {"pathway": "community", "prior": None, "n": 20},
     ]
-    summary = ev.summarize_net_widening(rows, threshold=11)
+    summary = summaries.summarize_net_widening(rows, threshold=11)
     overall = summary["overall"]
     assert overall["referrals"]["count"] == 80
     assert overall["unknown"]["count"] == 20

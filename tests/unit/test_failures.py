@@ -22,7 +22,7 @@ from consumers.failures import (
 )
 from events.envelope import EnvelopeError
 from events.registry import UnknownEventTypeError
-from infra.projection_store import Behind
+from infra.postgres.projection_store import Behind
 
 
 def pg(state: str, message: str = "refused") -> psycopg.Error:

@@ -1,6 +1,6 @@
 """What a consumer must read back before a batch: offsets PostgreSQL has not stored."""
 
-from infra.projection_store import gaps
+from infra.postgres.projection_store import gaps
 
 EVENTS = "lead.events.v1"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,36 +11,17 @@ import anyio
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from services.idempotency import IdempotencyMiddleware, Stored
-
-
-class MemoryStore:
-    def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], Stored] = {}
-
-    def claim(self, caller: str, key: str, fingerprint: str) -> Stored | None:
-        if (caller, key) in self.rows:
-            return self.rows[(caller, key)]
-        self.rows[(caller, key)] = Stored(fingerprint, None, None, None, datetime.now(UTC))
-        return None
-
-    def complete(
-        self, caller: str, key: str, status: int, content_type: str | None, body: bytes
-    ) -> None:
-        old = self.rows[(caller, key)]
-        self.rows[(caller, key)] = Stored(
-            old.fingerprint, status, content_type, body, old.claimed_at
-        )
-
-    def release(self, caller: str, key: str) -> None:
-        self.rows.pop((caller, key), None)
-
+from infra.postgres.idempotency_store import Stored
+from services.http.idempotency import IdempotencyMiddleware, IdempotencyPurge
+from tests.store_contracts import MemoryIdempotencyStore
 
 CALLER = {"authorization": "Bearer t"}
 CALLER_HASH = hashlib.sha256(b"Bearer t").hexdigest()
 
 
-def make() -> tuple[TestClient, list[dict[str, object]], MemoryStore]:
+def make(
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[TestClient, list[dict[str, object]], MemoryIdempotencyStore]:
     api = FastAPI()
     done: list[dict[str, object]] = []
 
@@ -52,8 +34,8 @@ def make() -> tuple[TestClient, list[dict[str, object]], MemoryStore]:
         done.append(body)
         return {"n": len(done)}
 
-    store = MemoryStore()
-    api.add_middleware(IdempotencyMiddleware, store=store, now=lambda: datetime.now(UTC))
+    store = MemoryIdempotencyStore()
+    api.add_middleware(IdempotencyMiddleware, store=store, now=now)
     return TestClient(api, raise_server_exceptions=False), done, store
 
 
@@ -140,7 +122,7 @@ def test_a_request_without_a_caller_claims_no_key() -> None:
 def test_the_outcome_is_recorded_before_the_client_sees_the_end_of_the_answer() -> None:
     """A client that retries the moment the answer arrives must get it replayed, not a
     409 "still running" (seen on the real stack: the key was completed after sending)."""
-    store = MemoryStore()
+    store = MemoryIdempotencyStore()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await receive()
@@ -169,3 +151,43 @@ def test_the_outcome_is_recorded_before_the_client_sees_the_end_of_the_answer() 
     assert seen == [(True, None), (False, 201)]  # completed before the last part left
     [stored] = store.rows.values()
     assert stored.body == b'{"n":1}'
+
+
+def test_a_key_is_kept_for_its_time_then_purged_and_the_request_runs_anew() -> None:
+    clock = [datetime(2026, 3, 1, 9, 0, tzinfo=UTC)]
+    client, done, store = make(now=lambda: clock[0])
+    purge = IdempotencyPurge(store, ttl=timedelta(days=7), now=lambda: clock[0])
+    headers = {"idempotency-key": "k", **CALLER}
+    client.post("/things", json={"x": 1}, headers=headers)
+
+    clock[0] += timedelta(days=6, hours=23)  # within its time: kept, replayed
+    assert purge.once() == 0
+    kept = client.post("/things", json={"x": 1}, headers=headers)
+    assert kept.headers.get("idempotent-replayed") == "true" and len(done) == 1
+
+    clock[0] += timedelta(hours=2)  # past seven days since it was claimed: purged
+    assert purge.once() == 1
+    anew = client.post("/things", json={"x": 1}, headers=headers)
+    assert "idempotent-replayed" not in anew.headers
+    assert anew.json() == {"n": 2} and len(done) == 2
+
+
+def test_the_purge_goes_on_through_a_failure_until_cancelled() -> None:
+    calls: list[datetime] = []
+
+    class Flaky(MemoryIdempotencyStore):
+        def purge(self, claimed_before: datetime) -> int:
+            calls.append(claimed_before)
+            if len(calls) == 1:
+                raise OSError("PostgreSQL away")
+            return 0
+
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    purge = IdempotencyPurge(Flaky(), ttl=timedelta(days=7), now=lambda: now, interval=0.01)
+
+    async def main() -> None:
+        with anyio.move_on_after(0.5):
+            await purge.run()
+
+    anyio.run(main)
+    assert len(calls) >= 3 and set(calls) == {now - timedelta(days=7)}

@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, BeforeValidator, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator
 
-from services.api import create_api, types_only
 from services.application import LeadApplication
 from services.commands import AdoptPolicy
+from services.http.api import create_api
+from services.http.strict_json import types_only
 from services.principals import Principals
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, referral_body
 from tests.http import keyed

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from infra import stack
-from infra.kafka_cluster import LocalKafkaCluster
-from infra.local_kafka import LocalKafka
-from infra.processes import StartupError
+from infra.local import stack
+from infra.local.cluster import LocalKafkaCluster
+from infra.local.kafka import LocalKafka
+from infra.local.processes import StartupError
 from infra.settings import Settings
 
 SINGLE_NODE_CONFIG = """\
@@ -41,7 +41,12 @@ def config(node: LocalKafka) -> dict[str, str]:
 
 
 def test_one_broker_is_configured_and_kept_where_it_always_was(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093)
+    settings = Settings(
+        data_dir=tmp_path,
+        kafka_port=59092,
+        kafka_controller_port=59093,
+        kafka_security_protocol="PLAINTEXT",
+    )
     assert settings.kafka_brokers == 1
     assert settings.bootstrap_servers == "127.0.0.1:59092"
     assert (settings.topic_replication_factor, settings.topic_min_insync_replicas) == (1, 1)
@@ -90,7 +95,7 @@ def test_each_node_has_its_own_id_ports_folder_and_all_voters(tmp_path: Path) ->
     assert found["controller.quorum.voters"] == (
         "1@127.0.0.1:59401,2@127.0.0.1:59403,3@127.0.0.1:59405"
     )
-    assert found["listeners"] == "PLAINTEXT://127.0.0.1:59404,CONTROLLER://127.0.0.1:59405"
+    assert found["listeners"] == "SASL_SSL://127.0.0.1:59404,CONTROLLER://127.0.0.1:59405"
     assert found["log.dirs"] == str(tmp_path / "kafka" / "node-2" / "data")
     assert found["offsets.topic.replication.factor"] == "3"
     assert found["transaction.state.log.replication.factor"] == "3"
@@ -98,6 +103,42 @@ def test_each_node_has_its_own_id_ports_folder_and_all_voters(tmp_path: Path) ->
     assert found["share.coordinator.state.topic.replication.factor"] == "3"
     assert found["share.coordinator.state.topic.min.isr"] == "2"
     assert found["min.insync.replicas"] == "2"
+
+
+def test_every_listener_is_sasl_ssl_with_scram_and_acls_by_default(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093)
+    node = LocalKafka(settings)
+    found = config(node)
+    assert found["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL"
+    assert found["inter.broker.listener.name"] == "SASL_SSL"
+    assert found["listener.name.sasl_ssl.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    # SCRAM credentials live in the metadata log the controllers replicate: among
+    # themselves they use PLAIN, inside TLS, with the one user their JAAS lists.
+    assert found["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert found["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert found["authorizer.class.name"] == (
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    )
+    assert found["allow.everyone.if.no.acl.found"] == "false"
+    assert found["super.users"] == "User:lead-admin"
+    assert found["ssl.keystore.type"] == "PEM"
+    password = (tmp_path / "kafka" / "credentials" / "lead-admin").read_text().strip()
+    controller_jaas = found["listener.name.controller.plain.sasl.jaas.config"]
+    assert f'user_lead-admin="{password}"' in controller_jaas
+    assert controller_jaas.count("user_") == 1
+    # the admin's password is in the config and the keystore holds the broker's key
+    for secret in (node.config_file, tmp_path / "kafka" / "keystore.pem"):
+        assert secret.stat().st_mode & 0o077 == 0
+
+
+def test_storage_formatted_for_plaintext_is_not_started_secured(tmp_path: Path) -> None:
+    """A stack formatted before SASL_SSL has no admin credential in its metadata: it is
+    refused with what to do, not started to fail authentication forever."""
+    (tmp_path / "kafka" / "data").mkdir(parents=True)
+    (tmp_path / "kafka" / "data" / "meta.properties").write_text("cluster.id=abc\n")
+    settings = Settings(data_dir=tmp_path, kafka_port=59092, kafka_controller_port=59093)
+    with pytest.raises(StartupError, match=r"formatted for PLAINTEXT.*lead infra down"):
+        LocalKafka(settings).launch()
 
 
 def test_storage_formatted_for_one_node_is_not_started_as_three(tmp_path: Path) -> None:

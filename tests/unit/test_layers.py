@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from infra.projection_store import layers
+from infra.postgres.projection_store import layers
 from projections.base import Delete, Erase, RowChange, Update, Upsert
 
 KEYS = {"t": ("id",), "u": ("a", "b")}
@@ -16,7 +16,7 @@ Rows = dict[tuple[str, tuple[Any, ...]], dict[str, Any]]
 
 
 def apply(rows: Rows, change: RowChange) -> None:
-    """The SQL each change becomes (infra/projection_store.change_statement), in memory."""
+    """The SQL each change becomes (infra/postgres/row_statements.change_statement), in memory."""
     table = change.table
     if isinstance(change, Erase):
         for (t, _), row in rows.items():

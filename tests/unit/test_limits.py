@@ -15,13 +15,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from services.api import create_api
 from services.application import LeadApplication
 from services.commands import AdoptPolicy
-from services.idempotency import IdempotencyMiddleware, Stored
-from services.limits import BodyLimits, json_depth_exceeds
+from services.http.api import create_api
+from services.http.idempotency import IdempotencyMiddleware, Stored
+from services.http.limits import BodyLimits, json_depth_exceeds
+from services.http.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from services.principals import Principals
-from services.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, referral_body
 from tests.principals import cast
 
@@ -375,7 +375,9 @@ class Store:
     def __init__(self) -> None:
         self.claimed: list[str] = []
 
-    def claim(self, caller: str, key: str, fingerprint: str) -> Stored | None:
+    def claim(
+        self, caller: str, key: str, fingerprint: str, at: datetime | None = None
+    ) -> Stored | None:
         self.claimed.append(key)
         return None
 
@@ -386,6 +388,9 @@ class Store:
 
     def release(self, caller: str, key: str) -> None:
         pass
+
+    def purge(self, claimed_before: datetime) -> int:
+        return 0
 
 
 def test_the_api_records_nothing_for_a_refused_body_and_claims_no_key() -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aggregates.referral import Referral
 from events.referral import Incident, Pathway, Person, ReferralReceived, Referrer
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 from tests.factories import PARTNER, POLICY
 
 mapper = PydanticMapper(transcoder=JSONBytesTranscoder())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from services.problems import install_problem_handlers
+from services.http.problems import install_problem_handlers
 
 
 def answer(detail: str) -> dict[str, object]:

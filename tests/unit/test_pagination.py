@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.pagination import CursorError, page
+from services.http.pagination import CursorError, page
 
 
 def test_walking_the_pages_yields_every_item_once_in_order() -> None:
@@ -40,3 +40,32 @@ def test_datetimes_in_other_offsets_sort_as_instants() -> None:
 def test_a_bad_cursor_names_the_parameter() -> None:
     with pytest.raises(CursorError, match="cursor"):
         page([1, 2], lambda i: (i,), "%%%not-base64", 1)
+
+
+def test_a_keyset_page_asks_for_one_more_than_it_shows_and_seeks_past_the_cursor() -> None:
+    from services.http.pagination import keyset_page
+
+    items = list(range(7))
+    asked: list[tuple[object, int]] = []
+
+    def fetch(after: list[object] | None, n: int) -> list[int]:
+        asked.append((after, n))
+        return [i for i in items if after is None or i > int(str(after[0]))][:n]
+
+    first = keyset_page(fetch, lambda i: (i,), None, 3, 1)
+    second = keyset_page(fetch, lambda i: (i,), first["next_cursor"], 3, 1)
+    last = keyset_page(fetch, lambda i: (i,), second["next_cursor"], 3, 1)
+    assert [first["items"], second["items"], last["items"]] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert last["next_cursor"] is None
+    assert asked == [(None, 4), (["2"], 4), (["5"], 4)]  # as text, for the query to cast
+
+
+def test_a_cursor_of_another_list_is_refused_before_any_query() -> None:
+    from services.http.pagination import encode, keyset_page
+
+    def fetch(after: list[object] | None, n: int) -> list[int]:
+        raise AssertionError("queried")
+
+    for other in (encode(["a", "b"]), encode([{"x": 1}])):
+        with pytest.raises(CursorError, match="another list"):
+            keyset_page(fetch, lambda i: (i,), other, 3, 1)

@@ -51,7 +51,7 @@ from events.participant import (
     StatusChanged,
     housing_category,
 )
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 from tests.strategies import typed_text
 
 CASE_MANAGER = Actor(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.pg_roles import APP, APPEND_ONLY, AUDITOR, GRANTS, READ, with_current_table
+from infra.postgres.roles import APP, APPEND_ONLY, AUDITOR, GRANTS, READ
 from infra.settings import PROJECT_ROOT
+from services.contracts.security_tables import with_current_table
 
 
 def test_the_security_docs_show_the_grants_the_code_makes() -> None:

@@ -1,4 +1,4 @@
-"""The local stack's site CA and server certificates (infra/pki.py)."""
+"""The local stack's site CA and server certificates (infra/local/pki.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from infra.pki import server_certificate, site_ca
+from infra.local.pki import server_certificate, site_ca
 
 
 def test_a_client_trusting_the_site_ca_verifies_the_servers_name(tmp_path: Path) -> None:

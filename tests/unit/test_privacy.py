@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from aggregates.privacy import erasure_id
 from events.privacy import ErasureGround, PersonForgotten
-from infra.sealing import MemoryKeyStore, PersonSealer
+from infra.crypto.sealing import MemoryKeyStore, PersonSealer
 from services import commands as c
 from services.application import LeadApplication
 from services.privacy import Privacy

@@ -16,7 +16,7 @@ from events.base import Role
 from events.referral import Pathway, Person
 from services.commands import ReceiveReferral
 from services.errors import ConcurrencyError, NotFoundError
-from services.problems import (
+from services.http.problems import (
     PROBLEM_MEDIA_TYPE,
     PROBLEM_RESPONSES,
     FieldProblem,
@@ -299,13 +299,13 @@ def test_not_found_is_404(client: TestClient) -> None:
 def test_an_unexpected_error_is_500_leaks_nothing_and_is_logged(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="services.problems"):
+    with caplog.at_level(logging.ERROR, logger="services.http.problems"):
         response = client.get("/boom")
     body = problem_of(response, 500)
     assert body["type"] == "urn:lead:problem:internal"
     for secret in ("hunter2", "db.internal", "RuntimeError", "Traceback"):
         assert secret not in response.text
-    [record] = [r for r in caplog.records if r.name == "services.problems"]
+    [record] = [r for r in caplog.records if r.name == "services.http.problems"]
     assert record.exc_info is not None
     assert "hunter2" in str(record.exc_info[1])
 

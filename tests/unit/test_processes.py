@@ -11,13 +11,13 @@ import sys
 import textwrap
 import time
 
-from infra.processes import pid_alive
+from infra.local.processes import pid_alive
 from tests.ports import port_or_free
 
 PARENT = textwrap.dedent(
     """
     import subprocess, sys, time
-    from infra.processes import ends_with_parent
+    from infra.local.processes import ends_with_parent
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(120)"],
         start_new_session=True,  # as the supervisor starts them: out of reach of Ctrl-C
@@ -81,7 +81,7 @@ def test_a_free_port_is_kept_unless_this_run_chose_it_already() -> None:
 STOPPING = textwrap.dedent(
     """
     import os, signal, sys, time
-    from services.cli import _stop_event
+    from services.entrypoints.cli.processes import _stop_event
     stop = _stop_event(float(sys.argv[1]), "the relay")  # as `lead relay` sets it up
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop.is_set()
@@ -101,7 +101,7 @@ def test_a_relay_told_to_stop_exits_within_its_bound_and_says_why() -> None:
 def test_a_port_held_as_a_clients_own_is_not_offered_to_a_server() -> None:
     import socket
 
-    from infra.processes import bindable, free_port
+    from infra.local.processes import bindable, free_port
 
     server = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(server.getsockname())

@@ -10,11 +10,11 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from events.base import DomainEvent
 from events.envelope import envelope
-from infra.mapper import PydanticMapper
-from infra.publishing import Publisher
-from infra.sealing import MemoryKeyStore, PersonSealer
+from infra.crypto.sealing import MemoryKeyStore, PersonSealer
+from infra.kafka.publishing import Publisher
+from infra.postgres.mapper import PydanticMapper
 from services.application import LeadApplication
-from services.demo import seed_site
+from services.tools.demo.steps import seed_site
 from tests.factories import IN_MEMORY
 
 SOURCE = "/lead/test-site"

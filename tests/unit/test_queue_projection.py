@@ -1,7 +1,7 @@
 """The referral queue projection, fed a realistic site's events, without a database.
 
 The row changes are applied to a small in-memory model of the tables that honours
-the version guards exactly as `infra.projection_store` does, and checks each change
+the version guards exactly as `infra.postgres.row_statements` does, and checks each change
 against the table definitions, so a misspelt column or a missing NOT NULL value
 fails here instead of in PostgreSQL. The queue is then read from those rows the way
 `list_queue` reads it (rows not closed, ordered by `order_queue`) and compared with
@@ -40,7 +40,7 @@ from projections.queue import (
 )
 from services import commands as c
 from services.application import LeadApplication
-from services.demo import seed_site
+from services.tools.demo.steps import seed_site
 from tests import scenario
 from tests.unit.test_api_validation import IN_MEMORY
 
@@ -513,14 +513,26 @@ class RecordingConnection:
         return self._rows
 
 
-def test_list_queue_reads_only_open_rows_of_its_own_table_and_orders_them() -> None:
-    rows = [_row("community", 3), _row("arrest_diversion", 1, deadline=date(2024, 3, 30))]
+def test_list_queue_reads_only_open_rows_of_its_own_table_in_priority_order() -> None:
+    """PostgreSQL orders the rows (by `priority` in SQL; tests/integration/
+    test_read_models.py checks it orders them as `order_queue` does); the entries keep
+    its order, and a cursor's key is sought past in SQL."""
+    rows = [_row("arrest_diversion", 1, deadline=date(2024, 3, 30)), _row("community", 3)]
     conn = RecordingConnection(rows)
     entries = queue.list_queue(conn, today=date(2024, 3, 20))  # type: ignore[arg-type]
     assert [e["pathway"] for e in entries] == ["arrest_diversion", "community"]
+    assert entries[0]["days_to_deadline"] == 10
     [(text, params)] = conn.queries
     assert '"proj_queue"."queue"' in text and "WHERE NOT closed" in text
+    assert "ORDER BY CASE pathway WHEN 'arrest_diversion' THEN 0" in text
     assert params == {}
+
+    after = queue.priority(entries[0])
+    paged = RecordingConnection([])
+    queue.list_queue(paged, today=date(2024, 3, 20), after=after, limit=11)  # type: ignore[arg-type]
+    [(text, params)] = paged.queries
+    assert "ROW(" in text and "> ROW(" in text and text.endswith("LIMIT 11")
+    assert list(params.values()) == list(after)
 
     one = RecordingConnection([])
     assert queue.list_queue(one, today=date(2024, 3, 20), pathway="community") == []  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kafka.partitioner.default import DefaultPartitioner
 
-from infra.relay import PartitionOf
+from infra.kafka.relay import PartitionOf
 
 
 class _Cluster:

@@ -13,8 +13,8 @@ import pytest
 from aggregates.base import DomainError
 from events.base import SEALED
 from events.envelope import envelope
-from infra.mapper import PydanticMapper
-from infra.sealing import MemoryKeyStore, PersonSealer
+from infra.crypto.sealing import MemoryKeyStore, PersonSealer
+from infra.postgres.mapper import PydanticMapper
 from services import commands as c
 from services.application import LeadApplication
 from tests.factories import IN_MEMORY, OFFICER, POLICY_TERMS, received_referral

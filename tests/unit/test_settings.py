@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from infra import stack
-from infra.settings import Settings
+from infra.local import stack
+from infra.settings import Settings, dsn_params
 
 
 def test_external_services_are_used_as_given_and_nothing_is_started() -> None:
@@ -20,7 +22,7 @@ def test_external_services_are_used_as_given_and_nothing_is_started() -> None:
     assert env["POSTGRES_USER"] == "lead"
     assert env["POSTGRES_PASSWORD"] == "secret"
     assert stack.status(settings) == [
-        "postgres  external postgresql://lead:***@db.internal:5433/leadsite",
+        "postgres  external user=lead password=*** dbname=leadsite host=db.internal port=5433",
         "kafka     external kafka-1:9092,kafka-2:9092",
     ]
 
@@ -79,3 +81,27 @@ def test_a_percent_encoded_password_reaches_the_event_store_decoded() -> None:
 def test_a_dsn_libpq_cannot_read_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="not a PostgreSQL connection string"):
         Settings(database_url="postgresql://lead@db.internal/lead?sslmode").eventsourcing_env()
+
+
+def test_a_url_without_a_password_takes_its_users_password_file(tmp_path: Path) -> None:
+    """A container's secrets: the URL names the user, its password is a file (read as
+    libpq would be given it, whatever its characters), and the event store gets it too."""
+    (tmp_path / "lead").write_text("p@ss%:w/rd\n")
+    (tmp_path / "lead_read").write_text("r%40d\n")
+    settings = Settings(
+        database_url="postgresql://lead@db.internal/lead?sslmode=require",
+        pg_password_dir=tmp_path,
+    )
+    assert dsn_params(settings.dsn)["password"] == "p@ss%:w/rd"
+    assert dsn_params(settings.dsn)["sslmode"] == "require"
+    assert settings.eventsourcing_env()["POSTGRES_PASSWORD"] == "p@ss%:w/rd"
+    read = dsn_params(settings.dsn_for("read"))
+    assert (read["user"], read["password"]) == ("lead_read", "r%40d")
+    assert "password" not in dsn_params(settings.dsn_for("app"))  # no file: none invented
+
+
+def test_a_printed_dsn_never_shows_the_password() -> None:
+    settings = Settings(database_url="postgresql://lead:p%40ss%3Aword@db.internal/lead")
+    assert "p%40ss" not in settings.dsn_redacted and "p@ss" not in settings.dsn_redacted
+    assert dsn_params(settings.dsn_redacted)["password"] == "***"
+    assert dsn_params(settings.dsn_redacted)["host"] == "db.internal"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.subscriptions import (
+from services.http.subscriptions import (
     MAX_OFFSET,
     Change,
     TopicNotFoundError,

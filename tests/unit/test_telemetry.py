@@ -21,7 +21,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
-from services.telemetry import (
+from services.http.telemetry import (
     DURATION_BUCKETS,
     UNKNOWN,
     UNMATCHED,

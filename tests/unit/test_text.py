@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 from events import text as text_module
 from events.referral import Incident, ReferralReceived
 from events.text import TEXT_ERROR, TEXT_PATTERN, Text, unusable_character
-from infra.mapper import JSONBytesTranscoder, PydanticMapper
+from infra.postgres.mapper import JSONBytesTranscoder, PydanticMapper
 from services import commands
-from services.api import create_api
 from services.application import LeadApplication
+from services.http.api import create_api
 from services.principals import Principals
 from tests.factories import IN_MEMORY, OFFICER, POLICY, POLICY_TERMS, referral_body
 from tests.http import keyed

@@ -1,5 +1,5 @@
-"""Stuck partitions and dead letters show in /readyz and /metrics (infra/health.py,
-services/telemetry.py), read from the tables the workers keep."""
+"""Stuck partitions and dead letters show in /readyz and /metrics (infra/readside/health.py,
+services/http/telemetry.py), read from the tables the workers keep."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from infra.health import Health
-from infra.read_side import ConsumerErrors, Stuck
-from services.telemetry import Gauges, Telemetry
+from infra.readside.health import Health
+from infra.readside.status import ConsumerErrors, Stuck
+from services.http.telemetry import Gauges, Telemetry
 from tests.unit.test_telemetry import samples, value
 
 NOW = datetime.now(UTC)

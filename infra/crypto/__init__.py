@@ -1,0 +1,1 @@
+"""Sealing sensitive fields with per-person data keys, and the site's master key ring."""

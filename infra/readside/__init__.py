@@ -1,0 +1,3 @@
+"""Operating the read side: projection status and lag, health figures, read-your-writes,
+rebuilds.
+"""

@@ -1,0 +1,3 @@
+"""Operator tools that drive the use cases: benchmarks, the long history they read, the demo
+seeder.
+"""
