@@ -78,6 +78,8 @@ class Referral(LeadAggregate):
         self.policy_version: int | None = None
         self.reasons: tuple[str, ...] = ()
         self.intake_deadline: date | None = None
+        self.deadline_policy_version: int | None = None
+        self.incident: Incident | None = None
         self.participant_id: UUID | None = None
 
     @classmethod
@@ -144,6 +146,7 @@ class Referral(LeadAggregate):
         *,
         actor: Actor,
         intake_deadline_days: int,
+        policy_version: int | None = None,
         capacity_left: int | None = None,
         occurred_at: datetime | None = None,
     ) -> None:
@@ -162,7 +165,13 @@ class Referral(LeadAggregate):
         if self.pathway is Pathway.ARREST_DIVERSION:
             assert self.received_at is not None
             deadline = self.received_at.date() + timedelta(days=intake_deadline_days)
-        self._trigger(ReferralApproved, actor, occurred_at, intake_deadline=deadline)
+        self._trigger(
+            ReferralApproved,
+            actor,
+            occurred_at,
+            intake_deadline=deadline,
+            policy_version=policy_version if deadline is not None else None,
+        )
 
     def decline(self, *, actor: Actor, reason: str, occurred_at: datetime | None = None) -> None:
         self._require("decline", "eligible")
@@ -242,16 +251,29 @@ class Referral(LeadAggregate):
             participant_id=participant_id,
         )
 
-    def lapse(self, *, actor: Actor, today: date, occurred_at: datetime | None = None) -> None:
-        """Intake missed its deadline: back to the prosecutor, whose decision it is."""
+    def lapse(self, *, actor: Actor, on: date, occurred_at: datetime | None = None) -> None:
+        """Intake missed its deadline: back to the prosecutor, whose decision it is.
+
+        `on`: the site's date of the lapse (of `occurred_at`, or of now) by the server's
+        clock, never a client's; it must be after the deadline."""
         self._require("lapse", "approved", "intake_scheduled")
         if self.intake_deadline is None:
             raise ReferralStateError("only arrest diversions have an intake deadline to lapse")
-        if today <= self.intake_deadline:
+        if on <= self.intake_deadline:
             raise IntakeDeadlineNotPassedError(
-                f"the intake deadline {self.intake_deadline} has not passed yet"
+                f"the intake deadline {self.intake_deadline} had not passed on {on} (the "
+                "site's date by the server's clock): until it has, intake can still be "
+                "completed, and once it has the referral lapses by itself"
             )
-        self._trigger(IntakeDeadlineLapsed, actor, occurred_at, deadline=self.intake_deadline)
+        self._trigger(
+            IntakeDeadlineLapsed,
+            actor,
+            occurred_at,
+            deadline=self.intake_deadline,
+            policy_version=self.deadline_policy_version,
+            offense_code=self.incident.offense_code if self.incident else None,
+            report_number=self.incident.report_number if self.incident else None,
+        )
 
     def withdraw(
         self,
@@ -297,6 +319,7 @@ class Referral(LeadAggregate):
                 self.person_id = event.person_id
                 self.pathway = event.pathway
                 self.received_at = event.occurred_at
+                self.incident = event.incident
                 self.status = "received"
             case EligibilityDecided():
                 self.policy_version = event.policy_version
@@ -304,6 +327,7 @@ class Referral(LeadAggregate):
                 self.status = "eligible" if event.eligible else "excluded"
             case ReferralApproved():
                 self.intake_deadline = event.intake_deadline
+                self.deadline_policy_version = event.policy_version
                 self.status = "approved"
             case ReferralDeclined():
                 self.status = "declined"

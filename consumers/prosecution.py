@@ -34,6 +34,7 @@ from events.participant import (
     ParticipantReengaged,
     StatusChanged,
 )
+from events.referral import IntakeDeadlineLapsed
 from events.registry import parse_type
 from events.topics import AUDIT, PROSECUTION
 
@@ -47,6 +48,30 @@ LEGAL = (
     DispositionRecorded,
 )
 PROGRAM = (ParticipantEnrolled, StatusChanged, ParticipantExited, ParticipantReengaged)
+RETURNED = (IntakeDeadlineLapsed,)
+"""An arrest diversion whose intake deadline passed: the case goes back to the prosecutor
+who held it. Sent without a consent (the person never became a participant, and it says
+nothing of the program: docs/part2.md, "The lapse")."""
+RETURNED_FIELDS = {
+    "aggregate_id",
+    "aggregate_version",
+    "person_id",
+    "occurred_at",
+    "recorded_at",
+    "deadline",
+    "returned_to_prosecutor",
+    "offense_code",
+    "report_number",
+}
+RETURNED_BASIS = (
+    "the LEAD protocol returns an arrest diversion not taken in by its intake deadline to "
+    "the prosecutor holding the case; only the prosecutor's own references are sent"
+)
+
+NOTICE = "42-CFR-2.32/2024"
+"""The `redisclosure` extension attribute of every `lead.prosecution.v1` message: the
+notice 42 CFR 2.32 (as amended in 2024) requires with each disclosure made under a
+consent, by its name and version; its text is in docs/part2.md."""
 
 # The fields of each program-status event that may leave: status, not its reasons.
 PROGRAM_FIELDS: dict[type[DomainEvent], set[str]] = {
@@ -80,6 +105,8 @@ def public_data(event: DomainEvent, data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(event, LEGAL):
         # The charging note may hold case detail; `sealed` is ciphertext no one there opens.
         allowed = set(data) - {"actor", "note", "sealed"}
+    elif isinstance(event, RETURNED):
+        allowed = RETURNED_FIELDS
     else:
         allowed = COMMON | PROGRAM_FIELDS[type(event)]
     out = {k: v for k, v in data.items() if k in allowed}
@@ -113,12 +140,14 @@ class ProsecutionFeed:
         """Whether the message is a legal or program-status event (read without decoding
         its data, which most events never need here)."""
         cls, _ = parse_type(CloudEvent.from_json(value).type)
-        return issubclass(cls, LEGAL + PROGRAM)
+        return issubclass(cls, LEGAL + PROGRAM + RETURNED)
 
     def outgoing(self, value: bytes) -> list[Outgoing]:
         """What this message puts on the prosecution and audit topics (maybe nothing)."""
         message = CloudEvent.from_json(value)
         event = decode(message)
+        if isinstance(event, RETURNED):
+            return self._returned(message, event)
         kind = kind_of(event)
         if kind is None or event.person_id is None:
             return []
@@ -131,13 +160,38 @@ class ProsecutionFeed:
             return [Outgoing(AUDIT, key, self._audit(message, kind, now, None).to_json())]
         data = opened(message, self.opener).data if isinstance(event, LEGAL) else message.data
         feed = message.model_copy(
-            update={"data": public_data(event, data), "consentid": str(consent_id)}
+            update={
+                "data": public_data(event, data),
+                "consentid": str(consent_id),
+                "redisclosure": NOTICE,
+            }
         )
         audit = self._audit(message, kind, now, consent_id)
         return [Outgoing(PROSECUTION, key, feed.to_json()), Outgoing(AUDIT, key, audit.to_json())]
 
+    def _returned(self, message: CloudEvent, event: DomainEvent) -> list[Outgoing]:
+        """A lapse: to the prosecutor with its references only, recorded as permitted."""
+        if event.person_id is None:
+            return []
+        now = self.clock()
+        data = opened(message, self.opener).data
+        feed = message.model_copy(
+            update={
+                "data": public_data(event, data),
+                "redisclosure": NOTICE,
+            }
+        )
+        audit = self._audit(message, InformationKind.LEGAL_STATUS, now, None, RETURNED_BASIS)
+        key = str(event.person_id).encode()
+        return [Outgoing(PROSECUTION, key, feed.to_json()), Outgoing(AUDIT, key, audit.to_json())]
+
     def _audit(
-        self, message: CloudEvent, kind: InformationKind, now: datetime, consent_id: UUID | None
+        self,
+        message: CloudEvent,
+        kind: InformationKind,
+        now: datetime,
+        consent_id: UUID | None,
+        basis: str | None = None,
     ) -> CloudEvent:
         """A disclosure made, or withheld for want of consent: auditors see both."""
         return disclosure_record(
@@ -153,4 +207,5 @@ class ProsecutionFeed:
             at=now,
             event_id=message.id,
             event_type=message.type,
+            basis=basis,
         )

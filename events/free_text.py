@@ -46,6 +46,9 @@ NOT_SEALED: dict[str, dict[str, str]] = {
         "facts.program_area": "one of the program areas the site's policy lists "
         "(screening matches it against that list)",
     },
+    "referral.intake_deadline_lapsed": {
+        "offense_code": "a statute code, as on the referral (the prosecutor's reference)"
+    },
     "referral.warm_handoff_completed": {"case_manager": _STAFF},
     "referral.intake_scheduled": {"case_manager": _STAFF},
     "referral.intake_completed": {"case_manager": _STAFF},

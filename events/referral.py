@@ -40,6 +40,13 @@ class Incident(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offense_code: Text = Field(min_length=1, max_length=40, examples=["69.50.4013"])
+    report_number: Text | None = Field(
+        None,
+        max_length=40,
+        description="The police report or booking number: the reference the prosecutor's "
+        "file carries, by which a lapse returns the case to it.",
+        examples=["2026-104377"],
+    )
     description: Text = Field(min_length=1, max_length=500)
     nibrs_code: Text | None = Field(None, max_length=4, examples=["35A"])
     place: Text | None = Field(None, max_length=300)
@@ -106,6 +113,7 @@ class ReferralReceived(CreationEvent):
         "person.birth_date",
         "incident.description",
         "incident.place",
+        "incident.report_number",
     )
     class_version: ClassVar[int] = 2
 
@@ -144,6 +152,9 @@ class ReferralApproved(ReferralEvent):
 
     intake_deadline: date | None = Field(
         None, description="Arrest diversions only: intake must be completed by this day."
+    )
+    policy_version: int | None = Field(
+        None, description="The site policy whose intake deadline set `intake_deadline`."
     )
 
 
@@ -188,9 +199,17 @@ class IntakeDeadlineLapsed(ReferralEvent):
     """Intake was not completed in time: returned to the prosecutor, nothing filed."""
 
     event_type: ClassVar[str] = "referral.intake_deadline_lapsed"
+    SENSITIVE: ClassVar[tuple[str, ...]] = ("report_number",)
 
-    deadline: date
+    deadline: date = Field(description="The last day intake could have been completed.")
     returned_to_prosecutor: bool = True
+    policy_version: int | None = Field(
+        None, description="The site policy whose intake deadline this was."
+    )
+    offense_code: Text | None = Field(None, max_length=40, description="The incident's.")
+    report_number: Text | None = Field(
+        None, max_length=40, description="The incident's police report or booking number."
+    )
 
 
 class WithdrawalKind(StrEnum):

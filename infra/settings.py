@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 from typing import Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pydantic import Field, field_validator, model_validator
@@ -179,6 +180,24 @@ class Settings(BaseSettings):
         "it exits anyway (with Kafka or PostgreSQL unreachable, their clients retry for "
         "minutes).",
     )
+    site_timezone: str = Field(
+        "UTC",
+        description="The site's IANA time zone (e.g. America/Los_Angeles): the protocol's "
+        "days are the site's, so an intake deadline passes at the site's midnight.",
+    )
+    timers_interval_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How often `lead timers` looks for what time has made due (deadlines "
+        "past): a lapse is recorded within this long of its deadline passing.",
+    )
+    clock_offset_file: Path | None = Field(
+        None,
+        description="Tests and demos only (refused in production): a file holding seconds "
+        "(a float) added to the server's clock, read as it changes, so a test moves time "
+        "for every process at once.",
+    )
     signing_key_file: Path | None = Field(
         None,
         description="The site's Ed25519 key (PEM) that signs chain checkpoints; "
@@ -292,6 +311,26 @@ class Settings(BaseSettings):
         if value is not None:
             dsn_params(value)  # a clear error now, not at the first connection
         return value
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone; e.g. America/Los_Angeles or UTC"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _clock_is_real_in_production(self) -> Self:
+        if self.clock_offset_file is not None and self.environment == "production":
+            raise ValueError(
+                "clock_offset_file moves the server's clock, for tests and demos only: "
+                "unset LEAD_CLOCK_OFFSET_FILE in production"
+            )
+        return self
 
     @field_validator("data_dir", "cache_dir")
     @classmethod

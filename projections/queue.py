@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
+from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -52,6 +53,8 @@ NAME: Final = "queue"
 SCHEMA: Final = schema_of(NAME)
 
 OPEN_STATUSES: Final = ("received", "eligible", "approved", "intake_scheduled")
+AWAITING_INTAKE: Final = ("approved", "intake_scheduled")
+"""The statuses an intake deadline runs in (it lapses from either)."""
 """The statuses a queued referral can have; every other status closes it."""
 
 AWAITING_APPROVAL: Final = "awaiting approval"
@@ -295,3 +298,15 @@ def list_queue(
     )
     rows = conn.execute(query, params).fetchall()
     return [queue_entry(row, today=today) for row in rows]
+
+
+def due_lapses(conn: psycopg.Connection[Any], *, today: date, limit: int = 500) -> list[UUID]:
+    """Referrals still waiting for intake whose deadline is before `today` (the site's
+    date): the lapses the clock has made due, oldest deadline first. The view may lag
+    the store; the referral itself decides (`LeadApplication.lapse_when_due`)."""
+    query = sql.SQL(
+        "SELECT referral_id FROM {queue} WHERE NOT closed AND status = ANY(%s) "
+        "AND intake_deadline < %s ORDER BY intake_deadline, referral_id LIMIT %s"
+    ).format(queue=sql.Identifier(SCHEMA, QUEUE.name))
+    rows = conn.execute(query, (list(AWAITING_INTAKE), today, limit)).fetchall()
+    return [row[0] for row in rows]

@@ -30,6 +30,7 @@ from events.base import Actor, DomainEvent
 from events.consent import InformationKind
 from events.participant import CaseloadOpened
 from events.policy import PolicyTerms
+from infra.clock import Clock
 from services import commands as c
 from services.errors import ChangedSinceError, ConcurrencyError, NotFoundError
 
@@ -67,9 +68,10 @@ class LeadApplication(Application[UUID]):
 
     name = "lead"
 
-    def __init__(self, env: Any = None, *, sealer: Any = None) -> None:
+    def __init__(self, env: Any = None, *, sealer: Any = None, clock: Clock | None = None) -> None:
         # Read by construct_mapper, which the base class calls while it initialises.
         self._sealer = sealer
+        self.clock = clock or Clock()  # the server's: what "past the deadline" is judged by
         self._policy: SitePolicy | None = None  # see get_policy
         super().__init__(env=env)
 
@@ -256,10 +258,11 @@ class LeadApplication(Application[UUID]):
     ) -> Receipt:
         referral = self._get(Referral, referral_id, "referral")
         assert referral.received_at is not None
-        _, terms = self.policy_in_force(referral.received_at.date())
+        version, terms = self.policy_in_force(referral.received_at.date())
         referral.approve(
             actor=actor,
             intake_deadline_days=terms.intake_deadline_days,
+            policy_version=version,
             capacity_left=self.capacity_left(),
             occurred_at=command.occurred_at,
         )
@@ -283,10 +286,24 @@ class LeadApplication(Application[UUID]):
         return self._update(Referral, referral_id, "referral", "schedule_intake", actor, command)
 
     def lapse_referral(self, referral_id: UUID, command: c.LapseReferral, actor: Actor) -> Receipt:
+        """A lapse recorded by hand (one the clock would record anyway, or earlier than
+        it would, with `occurred_at`): judged on the site's date by the server's clock."""
         referral = self._get(Referral, referral_id, "referral")
-        referral.lapse(
-            actor=actor, today=command.today or date.today(), occurred_at=command.occurred_at
-        )
+        at = command.occurred_at or self.clock.now()
+        referral.lapse(actor=actor, on=self.clock.day_of(at), occurred_at=at)
+        return self._receipt(referral, self._save(referral))
+
+    def lapse_when_due(self, referral_id: UUID, actor: Actor) -> Receipt | None:
+        """The clock's lapse: recorded if the referral is still waiting for intake and its
+        deadline has passed by the site's date now; else nothing (None). Optimistic
+        concurrency makes it once only, whichever replica or retry gets there first."""
+        referral = self._get(Referral, referral_id, "referral")
+        if referral.status not in ("approved", "intake_scheduled"):
+            return None
+        deadline = referral.intake_deadline
+        if deadline is None or self.clock.today() <= deadline:
+            return None
+        referral.lapse(actor=actor, on=self.clock.today(), occurred_at=self.clock.now())
         return self._receipt(referral, self._save(referral))
 
     def withdraw_referral(

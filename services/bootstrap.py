@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from events.topics import AUDIT
 from infra.audit.chain import StoredEvent
 from infra.audit.history import ChainHistory, install_chain, signing_key
 from infra.audit.notary import Notary
+from infra.clock import Clock
 from infra.crypto.master_keys import FileKeyRing, MasterKeys, decode_key, fingerprint, key_ring
 from infra.crypto.sealing import KeyStore, PersonSealer
 from infra.kafka import security as kafka_security
@@ -70,7 +71,7 @@ from projections.base import Projection
 from projections.caseloads import CaseloadsProjection
 from projections.evaluation.projection import EvaluationProjection
 from projections.liaison.projection import LiaisonProjection
-from projections.queue import QueueProjection
+from projections.queue import QueueProjection, due_lapses
 from projections.referrals import ReferralsProjection
 from services.application import LeadApplication
 from services.commands import DisclosureQuestion
@@ -81,6 +82,7 @@ from services.http.routers.context import ApiOptions
 from services.http.telemetry import Telemetry, install
 from services.http.tracing import Tracing
 from services.principals import Principals
+from services.timers import Timers
 
 
 class Container:
@@ -158,7 +160,14 @@ class Container:
     @cached_property
     def application(self) -> LeadApplication:
         """The application, holding people's keys: it seals and opens sensitive fields."""
-        return LeadApplication(env=self.eventsourcing_env(), sealer=PersonSealer(self.keys))
+        return LeadApplication(
+            env=self.eventsourcing_env(), sealer=PersonSealer(self.keys), clock=self.clock
+        )
+
+    @cached_property
+    def clock(self) -> Clock:
+        """The server's clock in the site's time zone (a test's offset file moves it)."""
+        return Clock(self.settings.site_timezone, offset_file=self.settings.clock_offset_file)
 
     @cached_property
     def sealed_application(self) -> LeadApplication:
@@ -289,6 +298,7 @@ class Container:
             consent,
             recipient_organisation=self.settings.prosecutor_organisation,
             source=self.source,
+            clock=self.clock.now,
             opener=self.opener,
         )
         return create_app(
@@ -305,6 +315,17 @@ class Container:
             source=self.source,
             counters=counters,
         )
+
+    def timers(self) -> Timers:
+        """`lead timers`: the clock's lapses, found in the queue view, judged by each
+        referral (services/timers.py)."""
+        dsn = self.dsn
+
+        def due(today: date) -> list[UUID]:
+            with psycopg.connect(dsn, connect_timeout=10) as conn:
+                return due_lapses(conn, today=today)
+
+        return Timers(self.application, due)
 
     def read_pool(self) -> ConnectionPool[Any]:
         """The API's connections for reads, health and idempotency keys (opened by the API).

@@ -333,13 +333,14 @@ class CompleteIntake(Occurred):
 
 
 class LapseReferral(Occurred):
+    """A lapse recorded by hand. Whether the deadline has passed is the server's clock's
+    to say, in the site's time zone: no date in the request can make it pass sooner."""
+
     model_config = ConfigDict(
         frozen=True,
         extra="forbid",
-        json_schema_extra=examples({"today": "2026-03-17"}),
+        json_schema_extra=examples({}, {"occurred_at": "2026-03-17T09:00:00-07:00"}),
     )
-
-    today: Day | None = Field(None, description="Defaults to today.")
 
 
 class WithdrawReferral(Occurred):

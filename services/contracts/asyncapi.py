@@ -34,7 +34,7 @@ import yaml
 
 from consumers.deadletter import DEADLETTER_TYPE
 from consumers.projector import ROW_CHANGED, ROW_DELETED
-from consumers.prosecution import LEGAL, PROGRAM, public_data
+from consumers.prosecution import LEGAL, NOTICE, PROGRAM, RETURNED, public_data
 from events.base import DomainEvent, Role
 from events.consent import InformationKind
 from events.envelope import CONTENT_TYPE, CONTENT_TYPE_HEADER
@@ -58,7 +58,7 @@ LOCAL_KAFKA = "127.0.0.1:59092"
 KAFKA_BINDING_VERSION = "0.5.0"
 JSON = "application/json"
 
-PROSECUTION_CLASSES: tuple[type[DomainEvent], ...] = (*LEGAL, *PROGRAM)
+PROSECUTION_CLASSES: tuple[type[DomainEvent], ...] = (*LEGAL, *PROGRAM, *RETURNED)
 PROJECTION_TOPIC = re.compile(r"^lead\.projections\.(?P<name>[A-Za-z0-9_-]+)\.v1$")
 ROW_OPS = ("upsert", "update", "delete")
 
@@ -330,17 +330,29 @@ def prosecution_schema(cls: type[DomainEvent]) -> dict[str, Any]:
     data["description"] = (
         "The whitelisted part of the event's data: no other field is ever disclosed."
     )
-    schema["properties"]["consentid"] = {
-        "type": "string",
-        "format": "uuid",
-        "description": "CloudEvents extension: the consent, in force when the event was "
-        "published, under which it is disclosed.",
+    schema["properties"]["redisclosure"] = {
+        "const": NOTICE,
+        "description": "CloudEvents extension: the notice 42 CFR 2.32 (2024) requires with "
+        "a disclosure, by name and version (its text: docs/part2.md): the record is "
+        "protected by federal law, may not be re-disclosed except as the rule permits, and "
+        "may not be used to investigate or prosecute the patient.",
     }
-    schema["required"] = [*schema["required"], "subject", "consentid"]
+    extensions = ["redisclosure"]
+    if not issubclass(cls, RETURNED):
+        schema["properties"]["consentid"] = {
+            "type": "string",
+            "format": "uuid",
+            "description": "CloudEvents extension: the consent, in force when the event was "
+            "published, under which it is disclosed.",
+        }
+        extensions.append("consentid")
+    schema["required"] = [*schema["required"], "subject", *extensions]
     schema["title"] = f"{cls.__name__} for prosecutors"
     schema["description"] = (
         f"The {cls.cloudevent_type()} event as `{PROSECUTION}` carries it: the CloudEvent of "
-        f"`{EVENTS}` with whitelisted `data` and the `consentid` extension."
+        f"`{EVENTS}` with whitelisted `data` and the "
+        + " and ".join(f"`{e}`" for e in extensions)
+        + (" extension." if len(extensions) == 1 else " extensions.")
     )
     return _prune_defs(schema)
 
@@ -354,25 +366,38 @@ def _prosecution(spec: TopicSpec) -> _Channel:
         kind = cls.cloudevent_type()
         name = f"prosecution.{kind}"
         schemas[name] = component_schema(prosecution_schema(cls), name)
-        status = "legal status" if cls in LEGAL else "program status"
+        if cls in RETURNED:
+            description = (
+                "An arrest diversion not taken in by its intake deadline, returned to the "
+                "prosecutor for normal processing. Sent without a consent: only the "
+                "prosecutor's own references (the referral, the incident's offense code and "
+                "report number, the deadline), nothing of the program (docs/part2.md, "
+                '"The lapse"); recorded on the audit topic as permitted.'
+            )
+        else:
+            status = "legal status" if cls in LEGAL else "program status"
+            description = (
+                f"Disclosed as {status}. The data is whitelisted: only the fields "
+                "in the payload schema leave (never actors, notes, reasons, contact notes, "
+                "goals, health or income), and the `consentid` extension names the consent "
+                "the disclosure is made under."
+            )
         messages[name] = _message(
             name=cls.__name__,
             title=kind,
             summary=_summary(str(payload_schema(cls).get("description", ""))) or kind,
             schema=name,
             bindings=bindings,
-            description=f"Disclosed as {status}. The data is whitelisted: only the fields "
-            "in the payload schema leave (never actors, notes, reasons, contact notes, "
-            "goals, health or income), and the `consentid` extension names the consent "
-            "the disclosure is made under.",
+            description=description,
         )
     channel = _channel(
         spec,
         "Legal events (filings, warrants, charging decisions, liaison recommendations, "
         "hearings, dispositions) and program-status events (enrolled, status changed, "
         "exited, re-engaged), only for people whose consent covers the liaison prosecutor "
-        "at the moment of publishing, with their data reduced to a whitelist. The only "
-        "topic prosecutors' case systems may read.",
+        "at the moment of publishing, with their data reduced to a whitelist; and the "
+        "return of an arrest diversion whose intake deadline lapsed. Every message carries "
+        "the `redisclosure` notice. The only topic prosecutors' case systems may read.",
         list(messages),
     )
     operation = _operation(

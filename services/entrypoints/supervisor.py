@@ -1,6 +1,6 @@
 """`lead run`: the whole backend in the foreground; Ctrl-C stops everything it started.
 
-Children (API, relay, consumers) are separate processes, as in production; one that
+Children (API, relay, consumers, timers) are separate processes, as in production; one that
 dies is restarted, so a crash costs a few seconds, never an event.
 """
 
@@ -20,7 +20,7 @@ from services.entrypoints.progress import Progress
 from services.tools.demo.steps import seed_site
 from services.tools.first_start import adopt_example_policy, first_administrator
 
-CHILDREN = ("api", "relay", "consumers")
+CHILDREN = ("api", "relay", "consumers", "timers")
 
 
 def _spawn(name: str, settings: Settings) -> subprocess.Popen[bytes]:

@@ -20,7 +20,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from consumers.deadletter import deadletter_record
-from consumers.prosecution import LEGAL, PROGRAM, ProsecutionFeed
+from consumers.prosecution import LEGAL, NOTICE, PROGRAM, RETURNED, ProsecutionFeed
 from events.base import DomainEvent
 from events.envelope import envelope
 from events.registry import EVENT_CLASSES
@@ -227,14 +227,24 @@ def test_an_event_that_breaks_its_schema_is_caught_through_the_references() -> N
 
 def test_the_prosecution_channel_carries_exactly_the_feed_types() -> None:
     assert [message_type(m) for m in messages(PROSECUTION)] == [
-        cls.cloudevent_type() for cls in (*LEGAL, *PROGRAM)
+        cls.cloudevent_type() for cls in (*LEGAL, *PROGRAM, *RETURNED)
     ]
+    returned = {cls.cloudevent_type() for cls in RETURNED}
     for message in messages(PROSECUTION):
-        assert "whitelisted" in message["description"]
-        assert "consentid" in message["description"]
         data = payload(message)["properties"]["data"]
         assert data["additionalProperties"] is False
         assert "actor" not in data["properties"]
+        assert "redisclosure" in payload(message)["required"]  # the Part 2 notice, on each
+        if message_type(message) in returned:  # the prosecutor's own references only
+            assert "without a consent" in message["description"]
+            assert set(data["properties"]) <= {
+                "aggregate_id", "aggregate_version", "person_id", "occurred_at",
+                "recorded_at", "deadline", "returned_to_prosecutor", "offense_code",
+                "report_number",
+            }  # fmt: skip
+            continue
+        assert "whitelisted" in message["description"]
+        assert "consentid" in message["description"]
         assert "consentid" in payload(message)["required"]
 
 
@@ -348,20 +358,28 @@ def test_what_the_prosecution_feed_publishes_fits_the_prosecution_and_audit_chan
     assert {value["type"] for value in disclosed} == set(by_type_on(PROSECUTION))
     for value in disclosed:
         assert errors(by_type_on(PROSECUTION)[value["type"]], value) == []
+    assert all(value["redisclosure"] == NOTICE for value in disclosed)
     audits = [value for topic, value in output if topic == AUDIT]
     assert len(audits) == len(disclosed)
     recorded = by_type_on(AUDIT)["org.lead.disclosure.recorded.v1"]
+    permitted = by_type_on(AUDIT)["org.lead.disclosure.permitted.v1"]
+    returned = {cls.cloudevent_type() for cls in RETURNED}
     for value in audits:
-        assert errors(recorded, value) == []
+        lapse = value["data"]["event_type"] in returned
+        assert errors(permitted if lapse else recorded, value) == []
 
 
 def test_what_the_feed_withholds_fits_the_withheld_record() -> None:
     output = feed_output(None)
     assert output
-    assert {topic for topic, _ in output} == {AUDIT}
+    returned = {cls.cloudevent_type() for cls in RETURNED}
+    # Without a consent only the return of a lapsed arrest diversion reaches prosecutors.
+    assert {v["type"] for t, v in output if t == PROSECUTION} == returned
     withheld = by_type_on(AUDIT)["org.lead.disclosure.withheld.v1"]
     recorded = by_type_on(AUDIT)["org.lead.disclosure.recorded.v1"]
-    for _, value in output:
+    audits = [v for t, v in output if t == AUDIT and v["data"]["event_type"] not in returned]
+    assert audits
+    for value in audits:
         assert errors(withheld, value) == []
         assert errors(recorded, value) != []
 
@@ -372,6 +390,8 @@ def test_a_disclosure_with_an_unlisted_field_does_not_fit() -> None:
     assert len(errors(message, {**value, "data": {**value["data"], "note": "x"}})) == 1
     without = {k: v for k, v in value.items() if k != "consentid"}
     assert errors(message, without) == ["'consentid' is a required property"]
+    without = {k: v for k, v in value.items() if k != "redisclosure"}
+    assert errors(message, without) == ["'redisclosure' is a required property"]
 
 
 @pytest.mark.parametrize(("key", "value"), [(b"person-1", b"\xff not json"), (None, None)])

@@ -51,8 +51,9 @@ def test_disclosure_records_from_the_audit_topic_become_rows() -> None:
     ]
     rows = [c for r in records for c in disclosure_changes(r)]
     assert rows and len(rows) == len(records)
-    assert {r.values["outcome"] for r in rows} == {"recorded"}
-    assert {r.values["consent_id"] for r in rows} == {str(consent)}
+    # Under a consent: recorded; the return of a lapsed arrest diversion: permitted.
+    assert {r.values["outcome"] for r in rows} == {"recorded", "permitted"}
+    assert {r.values["consent_id"] for r in rows} == {str(consent), None}
     assert (
         disclosure_changes(CloudEvent(id="x", source="s", type="org.lead.other.v1", data={})) == []
     )

@@ -183,8 +183,8 @@ def test_intake_after_the_deadline_is_refused_and_the_referral_lapses_to_the_pro
             participant_id=uuid4(),
         )
     with pytest.raises(IntakeDeadlineNotPassedError):
-        referral.lapse(actor=OFFICER, today=date(2026, 3, 16))
-    referral.lapse(actor=OFFICER, today=date(2026, 3, 17))
+        referral.lapse(actor=OFFICER, on=date(2026, 3, 16))
+    referral.lapse(actor=OFFICER, on=date(2026, 3, 17))
     [lapsed] = referral.collect_events()
     assert isinstance(lapsed, IntakeDeadlineLapsed)
     assert lapsed.returned_to_prosecutor and lapsed.deadline == date(2026, 3, 16)

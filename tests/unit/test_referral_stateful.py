@@ -110,7 +110,7 @@ class ReferralMachine(RuleBasedStateMachine):
 
     @rule(days=st.integers(0, 40))
     def lapse(self, days: int) -> None:
-        self._try("lapse", today=START.date() + timedelta(days=days))
+        self._try("lapse", on=START.date() + timedelta(days=days))
 
     @rule(kind=st.sampled_from(WithdrawalKind), now=st.integers(0, 9))
     def withdraw(self, kind: WithdrawalKind, now: int) -> None:

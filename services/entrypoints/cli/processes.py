@@ -1,5 +1,5 @@
 """The long-running processes `lead run` supervises: the relay (with the notary), the
-consumers and the API; and how each stops on a signal."""
+consumers, the API and the timers; and how each stops on a signal."""
 
 from __future__ import annotations
 
@@ -124,8 +124,30 @@ def api(
     )
 
 
+def timers() -> None:
+    """Record what time makes due (an intake deadline passed) by the server's clock, every
+    LEAD_TIMERS_INTERVAL_SECONDS; any number of replicas record each once."""
+    from services.bootstrap import Container
+
+    container = Container(settings(component=None, quick=False))
+    stop = _stop_event(container.settings.stop_within, "the timers")
+    log = logging.getLogger("services.timers")
+    log.setLevel(logging.INFO)
+    log.info(
+        "timers every %.0f s, site time zone %s",
+        container.settings.timers_interval_seconds,
+        container.settings.site_timezone,
+    )
+    try:
+        container.timers().run(stop, container.settings.timers_interval_seconds)
+    finally:
+        container.application.close()
+
+
 def register(root: typer.Typer) -> None:
-    """`relay`, `consumers` and `api`: one process each, as deployed (`lead run` starts them)."""
+    """`relay`, `consumers`, `api` and `timers`: one process each, as deployed (`lead run`
+    starts them)."""
     root.command(epilog="Example:\n\n\b\n  lead relay")(relay)
     root.command(epilog="Example:\n\n\b\n  lead consumers --loglevel info")(consumers)
     root.command(epilog="Example:\n\n\b\n  lead api --port 8000")(api)
+    root.command(epilog="Example:\n\n\b\n  LEAD_TIMERS_INTERVAL_SECONDS=10 lead timers")(timers)

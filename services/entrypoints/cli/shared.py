@@ -53,7 +53,7 @@ QUICK_CONNECT_SECONDS = 5.0
 overrides it): an operator hears that a server is down within seconds."""
 
 
-def settings(*, component: str = "admin", quick: bool = True, **overrides: Any) -> Settings:
+def settings(*, component: str | None = "admin", quick: bool = True, **overrides: Any) -> Settings:
     """The environment's settings for this command, whose Kafka clients connect as
     `component` (each process its own credential; the operator's tools as the admin).
     `quick`: connections give up after QUICK_CONNECT_SECONDS unless the environment
@@ -66,7 +66,8 @@ def settings(*, component: str = "admin", quick: bool = True, **overrides: Any) 
         _quiet_retries()
         if "connect_timeout_seconds" not in found.model_fields_set:
             found = found.model_copy(update={"connect_timeout_seconds": QUICK_CONNECT_SECONDS})
-    kafka_security.use(found, component)  # main() puts the caller's identity back after
+    if component is not None:  # None: a process with no Kafka client (`lead timers`)
+        kafka_security.use(found, component)  # main() puts the caller's identity back after
     global LAST_SETTINGS
     LAST_SETTINGS = found
     return found

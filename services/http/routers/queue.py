@@ -1,6 +1,5 @@
 """The referral queue: open referrals in priority order, and places left."""
 
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter
@@ -46,7 +45,7 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
             5,
             cursor,
             limit,
-            today=date.today(),
+            today=app.clock.today(),
             pathway=pathway.value if pathway else None,
         )
         record_staff_access(

@@ -241,7 +241,7 @@ class _Seeder(SyntheticPeople, ParticipantLife):
             )
             self._app.schedule_intake(referral_id, command, PM)
         today = plan.at.date() + timedelta(days=days + rng.randint(1, 3))
-        command_lapse = c.LapseReferral(today=today, occurred_at=on_day(rng, today))
+        command_lapse = c.LapseReferral(occurred_at=on_day(rng, today))
         self._app.lapse_referral(referral_id, command_lapse, PM)
 
     # -- enrollment -------------------------------------------------------------------
