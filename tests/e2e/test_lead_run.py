@@ -36,10 +36,10 @@ def start(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def children_running(settings: Settings) -> list[str]:
-    """`lead api|relay|consumers` processes of this test stack (by their LEAD_DATA_DIR):
+    """`lead api|relay|consumers|timers` processes of this test stack (by their LEAD_DATA_DIR):
     another stack's on the same machine is none of this test's business."""
     found = subprocess.run(
-        ["pgrep", "-af", "services.entrypoints.cli (api|relay|consumers)"],
+        ["pgrep", "-af", "services.entrypoints.cli (api|relay|consumers|timers)"],
         capture_output=True,
         text=True,
         check=False,
@@ -91,7 +91,7 @@ def test_a_killed_lead_run_leaves_no_process_behind(settings: Settings) -> None:
     run = start(settings)
     try:
         wait_until(lambda: port_open("127.0.0.1", PORT), 60, "the API of lead run")
-        assert len(children_running(settings)) == 3
+        assert len(children_running(settings)) == 4
     finally:
         run.kill()
         run.wait(timeout=30)

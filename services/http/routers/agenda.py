@@ -1,6 +1,5 @@
 """The OWG agenda: what changed since the last meeting."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
@@ -37,7 +36,9 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
     ) -> Any:
         fresh(["agenda"], min_position)
         try:
-            sections = read(agenda_queries.agenda, since=since, until=until or datetime.now(UTC))
+            sections = read(
+                agenda_queries.agenda, since=since, until=until or ctx.application.clock.now()
+            )
         except ValueError as exc:
             raise HTTPException(422, f"query parameter since: {exc}") from None
         people = [
