@@ -23,7 +23,15 @@ from events.envelope import CloudEvent
 from events.participant import CaseManagerAssigned, StatusChanged
 from events.privacy import PersonForgotten
 from events.referral import ReferralDeclined, ReferralWithdrawnByPerson
-from projections.base import Erase, RowChange, Table, Upsert, schema_of
+from projections.base import (
+    Erase,
+    RowChange,
+    Table,
+    Upsert,
+    keyset_after,
+    limit_clause,
+    schema_of,
+)
 
 NAME = "audit"
 SCHEMA = schema_of(NAME)
@@ -220,3 +228,52 @@ def trail(
         params,
     ).fetchall()
     return {"events": events, "disclosures": disclosures}
+
+
+DISCLOSED = ("recorded", "permitted")
+"""The outcomes that are disclosures made (under a consent, or on a stated basis); a
+withheld one disclosed nothing."""
+
+DISCLOSURE_COLUMNS = (
+    "disclosure_id",
+    "outcome",
+    "recipient_principal",
+    "recipient_organisation",
+    "recipient_role",
+    "channel",
+    "information_kind",
+    "purpose",
+    "consent_id",
+    "decided_at",
+    "reason",
+)
+
+
+def disclosures_of(
+    conn: psycopg.Connection[Any],
+    *,
+    person_id: UUID,
+    after: Sequence[Any] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every disclosure made of the person's records (42 CFR 2.24, the list a patient may
+    ask for): who received what kind of information, when, through which endpoint or
+    topic, under which consent; oldest first, after `after` (decided_at, disclosure_id)."""
+    seek, params = keyset_after(
+        [sql.Identifier("decided_at"), sql.Identifier("disclosure_id")],
+        ["timestamptz", "text"],
+        after,
+    )
+    query = sql.SQL(
+        "SELECT {columns} FROM {table} WHERE person_id = %(person)s AND outcome = ANY(%(out)s) "
+        "AND {seek} ORDER BY decided_at, disclosure_id{limit}"
+    ).format(
+        columns=sql.SQL(", ").join(map(sql.Identifier, DISCLOSURE_COLUMNS)),
+        table=sql.Identifier(DISCLOSURES_SCHEMA, DISCLOSURES.name),
+        seek=seek,
+        limit=limit_clause(limit),
+    )
+    rows: list[dict[str, Any]] = conn.execute(
+        query, {**params, "person": person_id, "out": list(DISCLOSED)}
+    ).fetchall()
+    return rows

@@ -89,6 +89,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/v1/caseloads/{case_manager}"): rule(CM, PM, CASE_MANAGER=OWN_CASELOAD),
     # participants: their case managers and the project manager (who reassigns)
     ("GET", "/v1/participants/{person_id}"): PARTICIPANT_WORK,
+    ("GET", "/v1/participants/{person_id}/disclosures"): PARTICIPANT_WORK,
     ("POST", "/v1/participants/{id}/case-manager"): rule(PM),
     ("POST", "/v1/participants/{id}/goals"): PARTICIPANT_WORK,
     ("POST", "/v1/participants/{id}/goals/progress"): PARTICIPANT_WORK,

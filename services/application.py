@@ -531,5 +531,5 @@ class LeadApplication(Application[UUID]):
             question.recipient_organisation,
             question.recipient_role,
             question.kind,
-            question.at or datetime.now(UTC),
+            question.at or self.clock.now(),
         )

@@ -55,7 +55,7 @@ def liaison_case_view(
 
     What an entry leaves out for want of consent (a program status, summaries shared
     with the caller) is added to `withheld`, per person, to be recorded."""
-    now = at or datetime.now(UTC)
+    now = at or app.clock.now()  # the server's clock, a test's moved one included
     candidates = [person_id] if person_id else liaison.person_ids_in_view(conn, schema=schema)
     consents = {p: app.consents_of(p) for p in candidates}  # each person's, read once, now
 

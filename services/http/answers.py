@@ -205,6 +205,29 @@ class QueueEntry(BaseModel):
     minutes_to_handoff: int | None
 
 
+class Disclosure(BaseModel):
+    """One disclosure made of a participant's records."""
+
+    disclosure_id: str
+    outcome: Literal["recorded", "permitted"] = Field(
+        description="`recorded`: under the consent named; `permitted`: without one, on the "
+        "basis in `reason` (the program's own staff, the protocol's return of a lapse)"
+    )
+    recipient_principal: str | None = Field(description="The person who read it, if one did")
+    recipient_organisation: str
+    recipient_role: str
+    channel: str = Field(description="The API endpoint (api:<route>) or Kafka topic")
+    information_kind: str | None
+    purpose: str | None
+    consent_id: UUID | None
+    decided_at: datetime
+    reason: str | None
+
+
+class Disclosures(Page[Disclosure]):
+    """Every disclosure of the person's records, oldest first (42 CFR 2.24)."""
+
+
 class Queue(Page[QueueEntry]):
     capacity_left: int = Field(description="Places left under the program's capacity")
 

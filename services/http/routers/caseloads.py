@@ -1,6 +1,5 @@
 """Caseloads: each case manager's size against target, and one caseload's members."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -54,7 +53,7 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
             1,
             cursor,
             limit,
-            now=datetime.now(UTC),
+            now=ctx.application.clock.now(),
             case_manager=case_manager,
         )
 
@@ -88,7 +87,7 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
             cursor,
             limit,
             case_manager,
-            now=datetime.now(UTC),
+            now=ctx.application.clock.now(),
         )
         record_staff_access(
             actor,

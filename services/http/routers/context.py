@@ -140,7 +140,7 @@ class ApiContext:
 
     def referrer_views(self, actor: Actor, referrals: list[dict[str, Any]]) -> list[ReferrerView]:
         """Each referral as its referrer may see it, beside the row it comes from."""
-        now = datetime.now(UTC)
+        now = self.application.clock.now()
         return [(r, *reads.referrer_view(self.application, actor, r, now)) for r in referrals]
 
     def referrer_answers(self, actor: Actor, views: list[ReferrerView], channel: str) -> list[Any]:
