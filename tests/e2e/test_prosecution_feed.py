@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 PROSECUTOR_ORG = "Prosecuting Attorney's Office"  # the test stack's setting (the default)
 NOTE = "private: slept at the shelter, using less"
+LISTING = "/v1/participants/{person_id}/disclosures"
 
 
 def withheld(backend: Backend, person: str) -> set[str]:
@@ -179,6 +182,51 @@ def test_only_consented_legal_events_reach_the_prosecution_topic(
     assert ("org.lead.case.opened.v1", "liaison_prosecutor") in actors
     assert ("org.lead.participant.contact_recorded.v1", "case_manager") in actors
     assert NOTE not in json.dumps(shown)
+
+    # The person's list of disclosures (42 CFR 2.24), as their case manager gets it for
+    # them, matches the disclosures made on lead.audit.v1 one for one (but the reads of
+    # the list itself, recorded before each answer leaves and listed once projected).
+    listing = LISTING.format(person_id=person)
+
+    def listed() -> list[dict[str, Any]]:
+        items, cursor = [], None
+        while True:
+            params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+            answer = client.get(listing, params=params, headers=cm)
+            assert answer.status_code == 200, answer.text
+            page = answer.json()
+            items += page["items"]
+            if not (cursor := page["next_cursor"]):
+                return items
+
+    def made() -> dict[str, dict[str, Any]]:
+        records = [json.loads(r.value) for r in read_all(backend.settings.bootstrap_servers, AUDIT)]
+        return {
+            r["id"]: r
+            for r in records
+            if r.get("subject") == person
+            and r["type"] in ("org.lead.disclosure.recorded.v1", "org.lead.disclosure.permitted.v1")
+        }
+
+    def one_for_one() -> bool:
+        shown = {item["disclosure_id"] for item in listed()}
+        on_topic = made()
+        unlisted = {on_topic[i]["data"]["channel"] for i in set(on_topic) - shown}
+        return shown <= set(on_topic) and unlisted <= {
+            "api:/v1/participants/{person_id}/disclosures"
+        }
+
+    wait_until(one_for_one, 60, "the disclosure list to match the audit topic", backend.procs)
+    items = listed()
+    assert {i["consent_id"] for i in items if i["outcome"] == "recorded"} >= {first_consent}
+    assert any(i["channel"] == PROSECUTION for i in items)
+    assert NOTE not in json.dumps(items)
+    as_csv = client.get(listing, params={"format": "csv"}, headers=cm)
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {r["disclosure_id"] for r in rows} >= {i["disclosure_id"] for i in items}
+    refused = client.get(listing, headers=dpa)  # not the prosecutor's to read
+    assert refused.status_code in (403, 404), refused.text
     client.close()
 
 
