@@ -26,7 +26,7 @@ from events.case import (
     WarrantQuashed,
 )
 from events.consent import InformationKind
-from events.disclosure import disclosure_record
+from events.disclosure import REDISCLOSURE_NOTICE, disclosure_record
 from events.envelope import CloudEvent, Opener, decode, opened
 from events.participant import (
     ParticipantEnrolled,
@@ -68,10 +68,8 @@ RETURNED_BASIS = (
     "the prosecutor holding the case; only the prosecutor's own references are sent"
 )
 
-NOTICE = "42-CFR-2.32/2024"
-"""The `redisclosure` extension attribute of every `lead.prosecution.v1` message: the
-notice 42 CFR 2.32 (as amended in 2024) requires with each disclosure made under a
-consent, by its name and version; its text is in docs/part2.md."""
+NOTICE = REDISCLOSURE_NOTICE
+"""The `redisclosure` extension attribute of every `lead.prosecution.v1` message."""
 
 # The fields of each program-status event that may leave: status, not its reasons.
 PROGRAM_FIELDS: dict[type[DomainEvent], set[str]] = {

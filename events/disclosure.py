@@ -9,6 +9,12 @@ from uuid import UUID
 
 from events.envelope import CloudEvent
 
+REDISCLOSURE_NOTICE = "42-CFR-2.32/2024"
+"""The notice 42 CFR 2.32 (as amended in 2024) requires with each disclosure made under
+a consent, by name and version: on every `lead.prosecution.v1` message (the
+`redisclosure` extension attribute) and every API answer disclosing under a consent
+(the `Lead-Redisclosure-Notice` header). Its text is in docs/part2.md."""
+
 
 def disclosure_record(
     *,

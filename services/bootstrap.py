@@ -78,6 +78,7 @@ from services.commands import DisclosureQuestion
 from services.http.api import create_api
 from services.http.idempotency import IdempotencyMiddleware, IdempotencyPurge, IdempotencyStore
 from services.http.limits import BodyLimits
+from services.http.notice import RedisclosureNotice
 from services.http.routers.context import ApiOptions
 from services.http.telemetry import Telemetry, install
 from services.http.tracing import Tracing
@@ -390,6 +391,7 @@ class Container:
             read_your_writes=ReadYourWrites(pool, ends).wait,
             readiness=health.readiness,
         )
+        api.add_middleware(RedisclosureNotice)  # innermost: replays keep its header
         api.add_middleware(
             IdempotencyMiddleware,
             store=idempotency,

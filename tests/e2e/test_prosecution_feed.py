@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from events.disclosure import REDISCLOSURE_NOTICE as NOTICE
 from events.topics import AUDIT, EVENTS, PROSECUTION
 from tests.e2e.conftest import Backend
 from tests.e2e.test_site_scenario_api import referral
@@ -308,6 +309,8 @@ def test_the_liaison_view_follows_consent_at_each_read(
     assert view["consent_id"] == consent
     assert view["program"] is None  # the consent covers legal status only
     assert NOTE not in shown.text
+    # Disclosed under the consent: the answer carries the 42 CFR 2.32 notice.
+    assert shown.headers["lead-redisclosure-notice"] == NOTICE
     assert client.get(url, headers=officer).status_code == 403  # police: not their view
 
     def api_disclosures() -> list[dict[str, Any]]:
@@ -322,7 +325,9 @@ def test_the_liaison_view_follows_consent_at_each_read(
     assert read["outcome"] == "recorded" and "dpa.nguyen" in read["purpose"]
 
     post(f"/v1/consents/{consent}/revoke", {"effective_at": datetime.now(UTC).isoformat()}, cm)
-    assert client.get(url, headers=dpa).status_code == 404  # at the very next read
+    gone = client.get(url, headers=dpa)
+    assert gone.status_code == 404  # at the very next read
+    assert "lead-redisclosure-notice" not in gone.headers  # nothing disclosed, no notice
     listed = client.get("/v1/liaison/cases", params={"limit": 1000}, headers=dpa).json()["items"]
     assert person not in {entry["person_id"] for entry in listed}
     client.close()

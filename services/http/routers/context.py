@@ -21,6 +21,7 @@ from events.envelope import CloudEvent
 from services import access, reads
 from services.application import LeadApplication
 from services.errors import NotFoundError
+from services.http.notice import disclosed_under_consent
 from services.http.pagination import CursorError, keyset_page, page
 from services.principals import Principals
 
@@ -122,6 +123,8 @@ class ApiContext:
         """On `lead.audit.v1` before the answer leaves: no record, no answer."""
         if self.record_disclosures is not None and records:
             self.record_disclosures(records)
+        if any(r.type == "org.lead.disclosure.recorded.v1" for r in records):
+            disclosed_under_consent()  # the answer carries the 42 CFR 2.32 notice
 
     def record_staff_access(
         self, actor: Actor, people: Iterable[UUID], kind: str, channel: str, what: str

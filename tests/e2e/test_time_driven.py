@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 
 from consumers.prosecution import NOTICE
-from events.topics import PROSECUTION
+from events.topics import AUDIT, EVENTS, PROSECUTION
 from infra.clock import Clock
 from infra.settings import Settings
 from services.bootstrap import Container
@@ -179,3 +179,101 @@ def test_deadlines_lapse_by_the_servers_clock_once_and_reach_the_prosecutor(
             return set(ids) <= {item["referral_id"] for item in answer.json()["lapsed"]}
 
         wait_until(on_agenda, 60, "the lapses on the OWG agenda")
+
+
+def test_a_consent_that_expires_stops_the_view_and_the_feed_at_that_moment(
+    offset_file: Path, backend: Backend, people: dict[str, dict[str, str]]
+) -> None:
+    offset_file.write_text("0")
+    now = datetime.now(UTC)
+    today = now.date()
+    expires = (now + timedelta(days=2)).replace(microsecond=0)
+    with keyed(httpx.Client(base_url=backend.base_url, timeout=15)) as client:
+
+        def post(path: str, body: dict[str, Any], who: str) -> dict[str, Any]:
+            answer = client.post(path, json=body, headers=people[who])
+            assert answer.status_code in (200, 201), f"{path}: {answer.text}"
+            result: dict[str, Any] = answer.json()
+            return result
+
+        def open_case(person: str, number: str) -> str:
+            charge = {"statute_code": "9A.56.050", "description": "x", "severity": "misdemeanor"}
+            body = {
+                "person_id": person,
+                "case_number": number,
+                "court": "KCDC",
+                "jurisdiction": "King County",
+                "incident_date": str(today),
+                "filing_date": str(today),
+                "charges": [charge],
+            }
+            return str(post("/v1/cases", body, "dpa.nguyen")["id"])
+
+        referral = post("/v1/referrals", referral_body(n=99), "officer.reyes")
+        person = referral["person_id"]
+        post(f"/v1/referrals/{referral['id']}/approve", {}, "pm.kim")
+        consent = post(
+            "/v1/consents",
+            {
+                "person_id": person,
+                "disclosing_party": "REACH",
+                "recipients": [{"kind": "role", "name": "liaison_prosecutor"}],
+                "purpose": "coordinate cases",
+                "information_kinds": ["legal_status"],
+                "signature_method": "paper",
+                "signed_at": (now - timedelta(hours=1)).isoformat(),
+                "expires_at": expires.isoformat(),
+            },
+            "cm.ortiz",
+        )["id"]
+        post(
+            f"/v1/referrals/{referral['id']}/intake",
+            {"completed_on": str(today), "case_manager": "cm.ortiz", "consent_id": consent},
+            "cm.ortiz",
+        )
+        before = open_case(person, "26-9-001")
+        url = f"/v1/liaison/cases/{person}"
+
+        def view() -> httpx.Response:
+            return client.get(url, headers=people["dpa.nguyen"])
+
+        # Five seconds before the consent ends (by the servers' clock): shown, with the notice.
+        offset_file.write_text(str((expires - datetime.now(UTC)).total_seconds() - 5))
+        wait_until(lambda: view().status_code == 200, 60, "the liaison view", backend.procs)
+        assert view().headers["lead-redisclosure-notice"] == NOTICE
+        # The moment it ends: the very next read is refused, and the feed withholds.
+        offset_file.write_text(str((expires - datetime.now(UTC)).total_seconds()))
+        assert view().status_code == 404
+        after = open_case(person, "26-9-002")
+
+        ids: dict[str, set[str]] = {}
+        for case_id in (before, after):
+            wait_until(lambda c=case_id: bool(case_events(backend, c)), 60, "the case's events")
+            ids[case_id] = case_events(backend, case_id)
+
+        def audited(case_id: str) -> set[str]:
+            return {
+                json.loads(r.value)["type"]
+                for r in read_all(backend.settings.bootstrap_servers, AUDIT)
+                if r.key == person.encode()
+                and (json.loads(r.value).get("data") or {}).get("event_id") in ids[case_id]
+            }
+
+        wait_until(lambda: bool(audited(after)), 60, "the feed's decision", backend.procs)
+        assert audited(after) == {"org.lead.disclosure.withheld.v1"}
+        assert audited(before) == {"org.lead.disclosure.recorded.v1"}
+        on_feed = {
+            json.loads(r.value)["data"].get("aggregate_id")
+            for r in read_all(backend.settings.bootstrap_servers, PROSECUTION)
+            if r.key == person.encode()
+        }
+        assert before in on_feed and after not in on_feed
+    offset_file.write_text("0")
+
+
+def case_events(backend: Backend, case_id: str) -> set[str]:
+    return {
+        json.loads(r.value)["id"]
+        for r in read_all(backend.settings.bootstrap_servers, EVENTS)
+        if json.loads(r.value).get("data", {}).get("aggregate_id") == case_id
+    }
