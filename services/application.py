@@ -518,6 +518,18 @@ class LeadApplication(Application[UUID]):
     def expire_consent(self, consent_id: UUID, command: c.ExpireConsent, actor: Actor) -> Receipt:
         return self._update(Consent, consent_id, "consent", "expire", actor, command)
 
+    def expire_when_due(self, consent_id: UUID, actor: Actor) -> Receipt | None:
+        """The clock's expiry: recorded as of the consent's end date once the server's
+        clock has reached it, if it has not expired or been revoked before; else nothing."""
+        consent = self._get(Consent, consent_id, "consent")
+        ends = consent.expires_at
+        if ends is None or consent.expired_at is not None or self.clock.now() < ends:
+            return None
+        if consent.revoked_at is not None and consent.revoked_at <= ends:
+            return None
+        consent.expire(actor=actor, expired_at=ends, occurred_at=self.clock.now())
+        return self._receipt(consent, self._save(consent))
+
     def consents_of(self, person_id: UUID) -> list[Consent]:
         index = self._find(consent_index_id(person_id))
         if not isinstance(index, ConsentIndex):

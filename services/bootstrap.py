@@ -69,6 +69,7 @@ from projections.agenda.projection import AgendaProjection
 from projections.audit import AuditProjection, DisclosureRecords
 from projections.base import Projection
 from projections.caseloads import CaseloadsProjection
+from projections.consents import ConsentsProjection, due_expiries
 from projections.evaluation.projection import EvaluationProjection
 from projections.liaison.projection import LiaisonProjection
 from projections.queue import QueueProjection, due_lapses
@@ -190,6 +191,7 @@ class Container:
             EvaluationProjection(),
             LiaisonProjection(),
             QueueProjection(),
+            ConsentsProjection(),
             AgendaProjection(),
             AuditProjection(),
         ]
@@ -318,15 +320,19 @@ class Container:
         )
 
     def timers(self) -> Timers:
-        """`lead timers`: the clock's lapses, found in the queue view, judged by each
-        referral (services/timers.py)."""
+        """`lead timers`: the clock's lapses and expiries, found in the queue and consents
+        views, judged by each referral and consent (services/timers.py)."""
         dsn = self.dsn
 
-        def due(today: date) -> list[UUID]:
+        def lapses(today: date) -> list[UUID]:
             with psycopg.connect(dsn, connect_timeout=10) as conn:
                 return due_lapses(conn, today=today)
 
-        return Timers(self.application, due)
+        def expiries(now: datetime) -> list[UUID]:
+            with psycopg.connect(dsn, connect_timeout=10) as conn:
+                return due_expiries(conn, now=now)
+
+        return Timers(self.application, lapses, expiries)
 
     def read_pool(self) -> ConnectionPool[Any]:
         """The API's connections for reads, health and idempotency keys (opened by the API).

@@ -59,6 +59,15 @@ def read_all(bootstrap: str, topic: str) -> list[Record]:
         consumer.close()
 
 
+def message_of(record: Record) -> dict[str, Any]:
+    """The CloudEvent as JSON, or {} for a message that is not one (the topic may hold junk)."""
+    try:
+        value = json.loads(record.value) if record.value is not None else None
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def data_of(record: Record) -> dict[str, Any]:
     """The CloudEvent's data, or {} for a message that is not one (the topic may hold junk)."""
     try:

@@ -29,13 +29,14 @@ from tests.conftest import subprocess_env
 from tests.e2e.conftest import Backend, running_backend
 from tests.factories import referral_body
 from tests.http import keyed
-from tests.kafka_reader import read_all
+from tests.kafka_reader import message_of, read_all
 from tests.processes import Proc, wait_until
 
 pytestmark = pytest.mark.e2e
 
 ZONE = "America/Los_Angeles"
 LAPSE_TOPIC = "events.referral:IntakeDeadlineLapsed"
+EXPIRY_TOPIC = "events.consent:ConsentExpired"
 HOW_MANY = 6
 
 
@@ -145,12 +146,12 @@ def test_deadlines_lapse_by_the_servers_clock_once_and_reach_the_prosecutor(
     # The prosecutor's consumer sees each return, with its references and the notice only.
     def returned() -> list[dict[str, Any]]:
         records = read_all(settings.bootstrap_servers, PROSECUTION)
-        messages = [json.loads(r.value) for r in records]
+        messages = [message_of(r) for r in records]
         return [
             m
             for m in messages
-            if m["type"] == "org.lead.referral.intake_deadline_lapsed.v1"
-            and m["data"].get("aggregate_id") in ids
+            if m.get("type") == "org.lead.referral.intake_deadline_lapsed.v1"
+            and (m.get("data") or {}).get("aggregate_id") in ids
         ]
 
     wait_until(lambda: len(returned()) >= HOW_MANY, 60, "the returns on the prosecution topic")
@@ -182,7 +183,12 @@ def test_deadlines_lapse_by_the_servers_clock_once_and_reach_the_prosecutor(
 
 
 def test_a_consent_that_expires_stops_the_view_and_the_feed_at_that_moment(
-    offset_file: Path, backend: Backend, people: dict[str, dict[str, str]]
+    settings: Settings,
+    env: dict[str, str],
+    offset_file: Path,
+    backend: Backend,
+    container: Container,
+    people: dict[str, dict[str, str]],
 ) -> None:
     offset_file.write_text("0")
     now = datetime.now(UTC)
@@ -253,27 +259,54 @@ def test_a_consent_that_expires_stops_the_view_and_the_feed_at_that_moment(
 
         def audited(case_id: str) -> set[str]:
             return {
-                json.loads(r.value)["type"]
+                message_of(r)["type"]
                 for r in read_all(backend.settings.bootstrap_servers, AUDIT)
                 if r.key == person.encode()
-                and (json.loads(r.value).get("data") or {}).get("event_id") in ids[case_id]
+                and (message_of(r).get("data") or {}).get("event_id") in ids[case_id]
             }
 
         wait_until(lambda: bool(audited(after)), 60, "the feed's decision", backend.procs)
         assert audited(after) == {"org.lead.disclosure.withheld.v1"}
         assert audited(before) == {"org.lead.disclosure.recorded.v1"}
         on_feed = {
-            json.loads(r.value)["data"].get("aggregate_id")
+            (message_of(r).get("data") or {}).get("aggregate_id")
             for r in read_all(backend.settings.bootstrap_servers, PROSECUTION)
             if r.key == person.encode()
         }
         assert before in on_feed and after not in on_feed
+
+        # lead timers records the expiry, once, as of the end date, as its system principal.
+        with timers(settings, env):
+            wait_until(lambda: expiries(container, consent) == 1, 60, "the expiry recorded")
+            time.sleep(3)
+        assert expiries(container, consent) == 1
+        with psycopg.connect(container.dsn) as conn:
+            [(state,)] = conn.execute(
+                sql.SQL("SELECT state FROM {} WHERE topic = %s AND originator_id = %s").format(
+                    sql.Identifier(container.events_table)
+                ),
+                (EXPIRY_TOPIC, consent),
+            ).fetchall()
+        recorded = json.loads(bytes(state))
+        assert recorded["actor"]["principal"] == "lead-timers"
+        assert datetime.fromisoformat(recorded["expired_at"]) == expires
     offset_file.write_text("0")
+
+
+def expiries(container: Container, consent_id: str) -> int:
+    with psycopg.connect(container.dsn) as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE topic = %s AND originator_id = %s").format(
+                sql.Identifier(container.events_table)
+            ),
+            (EXPIRY_TOPIC, consent_id),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def case_events(backend: Backend, case_id: str) -> set[str]:
     return {
-        json.loads(r.value)["id"]
+        message_of(r)["id"]
         for r in read_all(backend.settings.bootstrap_servers, EVENTS)
-        if json.loads(r.value).get("data", {}).get("aggregate_id") == case_id
+        if (message_of(r).get("data") or {}).get("aggregate_id") == case_id
     }

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from aggregates.referral import IntakeDeadlineNotPassedError
 from events.base import Role
+from events.consent import ConsentExpired
 from events.referral import IntakeDeadlineLapsed, Pathway
 from infra.clock import Clock
 from services import commands as c
 from services.application import LeadApplication
 from services.timers import TIMERS_ACTOR, Timers
 from tests.factories import IN_MEMORY, POLICY_TERMS
-from tests.scenario import ADMIN, OFFICER, PM, referral
+from tests.scenario import ADMIN, CM, OFFICER, PM, referral
 
 
 class MovableTime:
@@ -152,3 +153,68 @@ def test_production_refuses_a_moved_clock_and_an_unknown_zone(tmp_path: Path) ->
         Settings(environment="production", clock_offset_file=tmp_path / "offset")
     with pytest.raises(ValueError, match="IANA time zone"):
         Settings(site_timezone="Mars/Olympus_Mons")
+
+
+def granted(app: LeadApplication, *, signed: datetime, ends: datetime) -> UUID:
+    from events.consent import InformationKind, Recipient, RecipientKind, SignatureMethod
+
+    receipt = app.grant_consent(
+        c.GrantConsent(
+            person_id=uuid4(),
+            disclosing_party="REACH",
+            recipients=(Recipient(kind=RecipientKind.ROLE, name="liaison_prosecutor"),),
+            purpose="coordinate cases",
+            information_kinds=(InformationKind.LEGAL_STATUS,),
+            signature_method=SignatureMethod.PAPER,
+            signed_at=signed,
+            expires_at=ends,
+        ),
+        CM,
+    )
+    return receipt.id
+
+
+def test_a_consent_expiry_is_recorded_once_as_of_its_end_date() -> None:
+    signed = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    ends = signed + timedelta(days=90)
+    time = MovableTime(signed + timedelta(days=1))
+    app = site(time)
+    expiring, revoked = (
+        granted(app, signed=signed, ends=ends),
+        granted(app, signed=signed, ends=ends),
+    )
+    app.revoke_consent(revoked, c.RevokeConsent(effective_at=signed + timedelta(days=2)), CM)
+    timers = Timers(app, lambda _today: [], lambda _now: [expiring, revoked, expiring])
+
+    time.at = ends - timedelta(seconds=1)
+    assert timers.tick() == 0
+    time.at = ends + timedelta(minutes=3)
+    assert timers.tick() == 1  # the revoked one had ended before its date: nothing to record
+    assert timers.tick() == 0
+    [expired] = [
+        e for e in app.repository.event_store.get(expiring) if isinstance(e, ConsentExpired)
+    ]
+    assert expired.expired_at == ends and expired.actor == TIMERS_ACTOR
+    assert not [e for e in app.repository.event_store.get(revoked) if isinstance(e, ConsentExpired)]
+
+
+def test_the_consents_view_lists_what_is_due_and_forgets_what_was_recorded() -> None:
+    from projections.base import Update, Upsert
+    from projections.consents import ConsentsProjection
+
+    signed = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    time = MovableTime(signed + timedelta(days=1))
+    app = site(time)
+    consent = granted(app, signed=signed, ends=signed + timedelta(days=90))
+    time.at = signed + timedelta(days=91)
+    Timers(app, lambda _today: [], lambda _now: [consent]).tick()
+    changes = [
+        change
+        for position, event in enumerate(app.repository.event_store.get(consent), 1)
+        for change in ConsentsProjection().handle(event, position)
+    ]
+    assert isinstance(changes[0], Upsert) and changes[0].values["expires_at"] == signed + timedelta(
+        days=90
+    )
+    assert isinstance(changes[-1], Update)
+    assert changes[-1].values["expired_at"] == signed + timedelta(days=90)
