@@ -53,9 +53,9 @@ NAME: Final = "queue"
 SCHEMA: Final = schema_of(NAME)
 
 OPEN_STATUSES: Final = ("received", "eligible", "approved", "intake_scheduled")
+"""The statuses a queued referral can have; every other status closes it."""
 AWAITING_INTAKE: Final = ("approved", "intake_scheduled")
 """The statuses an intake deadline runs in (it lapses from either)."""
-"""The statuses a queued referral can have; every other status closes it."""
 
 AWAITING_APPROVAL: Final = "awaiting approval"
 AWAITING_HANDOFF_OR_INTAKE: Final = "awaiting warm handoff or intake"

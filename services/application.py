@@ -298,12 +298,14 @@ class LeadApplication(Application[UUID]):
         deadline has passed by the site's date now; else nothing (None). Optimistic
         concurrency makes it once only, whichever replica or retry gets there first."""
         referral = self._get(Referral, referral_id, "referral")
+        now = self.clock.now()
+        today = self.clock.day_of(now)
+        deadline = referral.intake_deadline
         if referral.status not in ("approved", "intake_scheduled"):
             return None
-        deadline = referral.intake_deadline
-        if deadline is None or self.clock.today() <= deadline:
+        if deadline is None or today <= deadline:
             return None
-        referral.lapse(actor=actor, on=self.clock.today(), occurred_at=self.clock.now())
+        referral.lapse(actor=actor, on=today, occurred_at=now)
         return self._receipt(referral, self._save(referral))
 
     def withdraw_referral(
@@ -522,12 +524,13 @@ class LeadApplication(Application[UUID]):
         """The clock's expiry: recorded as of the consent's end date once the server's
         clock has reached it, if it has not expired or been revoked before; else nothing."""
         consent = self._get(Consent, consent_id, "consent")
+        now = self.clock.now()
         ends = consent.expires_at
-        if ends is None or consent.expired_at is not None or self.clock.now() < ends:
+        if ends is None or consent.expired_at is not None or now < ends:
             return None
         if consent.revoked_at is not None and consent.revoked_at <= ends:
             return None
-        consent.expire(actor=actor, expired_at=ends, occurred_at=self.clock.now())
+        consent.expire(actor=actor, expired_at=ends, occurred_at=now)
         return self._receipt(consent, self._save(consent))
 
     def consents_of(self, person_id: UUID) -> list[Consent]:
