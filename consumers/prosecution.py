@@ -206,4 +206,5 @@ class ProsecutionFeed:
             event_id=message.id,
             event_type=message.type,
             basis=basis,
+            traceparent=message.traceparent,
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
+from events import tracing
 from events.envelope import CloudEvent
 
 REDISCLOSURE_NOTICE = "42-CFR-2.32/2024"
@@ -33,10 +34,14 @@ def disclosure_record(
     basis: str | None = None,
     recipient_principal: str | None = None,
     reason: str | None = None,
+    traceparent: str | None = None,
 ) -> CloudEvent:
     """`recorded` under a consent; `permitted` without one on a stated `basis` (the
     program's own staff, a referrer told the status of their own referral); or
-    `withheld` for want of consent, or for the `reason` given (outside the caller's scope)."""
+    `withheld` for want of consent, or for the `reason` given (outside the caller's scope).
+
+    It carries `traceparent` (the trace of the event disclosed, for the prosecution feed),
+    else the trace of the request being handled (events/tracing.py), if any."""
     outcome = "recorded" if consent_id else "permitted" if basis else "withheld"
     reason = None if consent_id else basis or reason or "no consent covers this recipient now"
     return CloudEvent(
@@ -45,6 +50,7 @@ def disclosure_record(
         type=f"org.lead.disclosure.{outcome}.v1",
         subject=person_id,
         time=at,
+        traceparent=traceparent or tracing.current(),
         data={
             "recipient_principal": recipient_principal,
             "recipient_organisation": recipient_organisation,
@@ -82,6 +88,7 @@ def authentication_record(
         type=f"org.lead.authentication.{outcome}.v1",
         subject=None,
         time=at,
+        traceparent=tracing.current(),
         data={
             "client_address": client_address,
             "method": method,

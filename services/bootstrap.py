@@ -53,6 +53,7 @@ from infra.kafka.topic_reader import read_ranges
 from infra.postgres.idempotency_store import IDEMPOTENCY_DDL, PostgresIdempotencyStore
 from infra.postgres.key_store import PERSON_KEYS_DDL, PostgresKeyStore, label_legacy_rows
 from infra.postgres.projection_schema import ensure_tables
+from infra.postgres.position_notices import PositionNotices, install_position_notices
 from infra.postgres.roles import apply_grants
 from infra.readside.consistency import KafkaMessageTimes, KafkaTopicEnds, ReadYourWrites
 from infra.readside.health import Health
@@ -202,6 +203,7 @@ class Container:
         with psycopg.connect(self.settings.dsn, autocommit=True) as conn:
             ensure_tables(conn, [*self.projections, DisclosureRecords()])
             conn.execute(RELAY_POSITION_DDL)
+            install_position_notices(conn)  # after both position tables exist
             conn.execute(IDEMPOTENCY_DDL)
             conn.execute(PERSON_KEYS_DDL)
             with conn.transaction():
@@ -354,6 +356,7 @@ class Container:
     def api(self) -> FastAPI:
         pool = self.read_pool()
         ends = KafkaTopicEnds(self.settings.bootstrap_servers)
+        notices = PositionNotices(self.dsn)
         health = Health(
             pool, ends, [p.name for p in self.projections], max_lag=self.settings.ready_max_lag
         )
@@ -376,6 +379,7 @@ class Container:
                 with contextlib.suppress(asyncio.CancelledError):
                     await purging
                 ends.close()
+                notices.close()
                 pool.close()
                 self.application.close()
 
@@ -394,7 +398,7 @@ class Container:
                 auth_failure_window=self.settings.auth_failure_window_seconds,
             ),
             record_disclosures=self.audit_recorder(),
-            read_your_writes=ReadYourWrites(pool, ends).wait,
+            read_your_writes=ReadYourWrites(pool, ends, notices).wait,
             readiness=health.readiness,
         )
         api.add_middleware(RedisclosureNotice)  # innermost: replays keep its header

@@ -4,6 +4,8 @@ A write answers with the store position it reached. A read that asks for at leas
 that position waits until (1) the relay has published past it, then (2) the
 projection has applied every message that was on the topic at that moment: the
 topic's end offsets, taken after the relay passed the position, cover the write.
+It looks at the stored positions when PostgreSQL notifies that one moved (LISTEN
+`lead_positions`, infra/postgres/position_notices.py), not in a polling loop.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 from psycopg_pool import ConnectionPool
@@ -21,6 +23,13 @@ from events.topics import EVENTS
 from infra.kafka.security import client_kwargs
 
 EndOffsets = Callable[[], dict[int, int]]
+
+
+class Notices(Protocol):
+    """Waits until a check holds, woken when a stored position moves
+    (infra.postgres.position_notices.PositionNotices)."""
+
+    def wait_until(self, check: Callable[[], bool], deadline: float) -> bool: ...
 
 
 class KafkaTopicEnds:
@@ -112,10 +121,13 @@ class KafkaMessageTimes:
 
 
 class ReadYourWrites:
-    def __init__(self, pool: ConnectionPool[Any], ends: EndOffsets, poll: float = 0.05) -> None:
+    """Waits, on PostgreSQL's notifications that a position moved (`PositionNotices`),
+    until the relay and then each projection have passed a write's store position."""
+
+    def __init__(self, pool: ConnectionPool[Any], ends: EndOffsets, notices: Notices) -> None:
         self.pool = pool
         self.ends = ends
-        self.poll = poll
+        self.notices = notices
 
     def _published(self) -> int:
         with self.pool.connection() as conn:
@@ -134,17 +146,15 @@ class ReadYourWrites:
     def wait(self, projections: list[str], position: int, timeout: float) -> bool:
         """True once every projection has applied position `position`; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self._published() < position:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(self.poll)
+        if not self.notices.wait_until(lambda: self._published() >= position, deadline):
+            return False
         ends = self.ends()
-        for projection in projections:
-            while True:
-                applied = self._applied(projection)
-                if all(applied.get(p, -1) + 1 >= end for p, end in ends.items()):
-                    break
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(self.poll)
-        return True
+
+        def applied_all(projection: str) -> bool:
+            applied = self._applied(projection)
+            return all(applied.get(p, -1) + 1 >= end for p, end in ends.items())
+
+        return all(
+            self.notices.wait_until(lambda: applied_all(projection), deadline)
+            for projection in projections
+        )

@@ -39,6 +39,7 @@ from events.base import DomainEvent, Role
 from events.consent import InformationKind
 from events.envelope import CONTENT_TYPE, CONTENT_TYPE_HEADER
 from events.registry import EVENT_CLASSES
+from events.tracing import TRACEPARENT
 from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION, TOPICS, TopicSpec
 from infra.audit.history import CHECKPOINT_TYPE
 from services.contracts.catalog import (
@@ -518,9 +519,21 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
             "subject": {"type": "string", "format": "uuid", "description": "The person id."},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": JSON},
+            "traceparent": record_trace("the request that disclosed (or the event disclosed, "
+            "for the prosecution feed)"),
             "data": data,
         },
         "required": ["specversion", "id", "source", "type", "subject", "time", "data"],
+    }
+
+
+def record_trace(of: str) -> dict[str, Any]:
+    """The distributed-tracing extension of an audit record."""
+    return {
+        "type": "string",
+        "pattern": TRACEPARENT,
+        "description": f"The CloudEvents distributed-tracing extension: the W3C traceparent "
+        f"of {of}, so an operator follows it from the API's log to the record.",
     }
 
 
@@ -544,6 +557,7 @@ def authentication_schema(outcome: str) -> dict[str, Any]:
             "type": {"const": kind},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": JSON},
+            "traceparent": record_trace("the request refused"),
             "data": {
                 "type": "object",
                 "properties": {

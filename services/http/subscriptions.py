@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Literal, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from starlette.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from infra.kafka.security import aiokafka_kwargs
 
@@ -393,10 +393,19 @@ async def stream_changes(
         await _stop(consumer)
 
 
-def sse_response(iterator: AsyncIterator[bytes]) -> StreamingResponse:
-    """An event-stream response that proxies and caches neither buffer nor keep."""
-    return StreamingResponse(
+SEND_TIMEOUT_SECONDS = 30.0
+"""A client that takes no bytes for this long is frozen: its stream is closed."""
+
+
+def sse_response(iterator: AsyncIterator[bytes]) -> EventSourceResponse:
+    """An event-stream response (sse-starlette) that proxies and caches neither buffer nor
+    keep. It ends when the client goes away, when a send stalls, and when the server
+    shuts down (sse-starlette watches uvicorn's exit), so an open subscription never holds
+    the API's shutdown. Its keep-alive is this module's heartbeat, which carries the
+    cursor; sse-starlette's own ping is off."""
+    return EventSourceResponse(
         iterator,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-store"},
+        ping=0,
+        send_timeout=SEND_TIMEOUT_SECONDS,
     )

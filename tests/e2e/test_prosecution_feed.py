@@ -161,6 +161,10 @@ def test_only_consented_legal_events_reach_the_prosecution_topic(
     ]
     disclosed = {a["data"]["event_id"] for a in audits}
     assert {m["id"] for m in feed} <= disclosed  # every disclosure recorded
+    # The trace of the command behind each event follows it onto both topics.
+    traced = {a["data"]["event_id"]: a.get("traceparent") for a in audits}
+    assert all(m.get("traceparent") for m in feed), "a prosecution message without a trace"
+    assert all(traced[m["id"]] == m["traceparent"] for m in feed)
 
     # Auditors see the person's whole history with actors, and every disclosure.
     def trail() -> dict[str, Any]:

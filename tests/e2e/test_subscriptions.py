@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -14,9 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Backend
+from infra.local.processes import free_port
+from tests.conftest import subprocess_env
+from tests.e2e.conftest import Backend, api_up
 from tests.e2e.test_site_scenario_api import referral
 from tests.http import api_client
+from tests.processes import Proc, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +33,7 @@ class Listener:
     def __init__(self, base_url: str, path: str, headers: dict[str, str]) -> None:
         self.events: queue.Queue[tuple[str | None, str, Any]] = queue.Queue()
         self.subscribed = threading.Event()
+        self.ended = threading.Event()
         self.status = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -35,6 +42,14 @@ class Listener:
         self._thread.start()
 
     def _run(self, base_url: str, path: str, headers: dict[str, str]) -> None:
+        try:
+            self._read(base_url, path, headers)
+        except httpx.HTTPError:
+            pass  # the server went away mid-stream: ended all the same
+        finally:
+            self.ended.set()
+
+    def _read(self, base_url: str, path: str, headers: dict[str, str]) -> None:
         with (
             api_client(base_url, timeout=httpx.Timeout(30, read=None)) as client,
             client.stream("GET", path, headers=headers) as response,
@@ -169,3 +184,31 @@ def test_subscriptions_follow_the_same_rules_as_reads(
             "eligibility",
             "position",
         }
+
+
+def test_an_open_subscription_does_not_hold_the_api_at_shutdown(
+    backend: Backend, people: dict[str, dict[str, str]]
+) -> None:
+    # An API of its own, so stopping it leaves the module's backend running.
+    port = free_port(0, backend.settings.api_host)
+    env = subprocess_env(LEAD_API_PORT=str(port))
+    api = Proc("api", env, backend.settings.data_dir / "logs")
+    base_url = f"http://{backend.settings.api_host}:{port}"
+    try:
+        wait_until(lambda: api_up(base_url), 60, "the second API", (api,))
+        listener = Listener(base_url, "/v1/subscriptions/queue?start=now", people["pm.kim"])
+        assert listener.subscribed.wait(30), "no ': subscribed' from the stream"
+        assert listener.status == 200
+        os.kill(api.popen.pid, signal.SIGTERM)
+        # Without closing the stream uvicorn waits for it forever.
+        try:
+            code = api.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the API still runs 20 s after SIGTERM with a stream open:\n{api.tail()}"
+            ) from None
+        assert code == 0, api.tail()
+        listener.ended.wait(10)
+        assert listener.ended.is_set(), "the client's stream was not closed"
+    finally:
+        api.stop()

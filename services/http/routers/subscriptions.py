@@ -4,7 +4,7 @@ import asyncio
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
 from events.base import Role, a_role
@@ -43,7 +43,6 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
     )
     async def subscribe(
         projection: str,
-        request: Request,
         actor: ActorDep,
         start: str = Query("beginning", pattern="^(beginning|now)$"),
         pathway: Pathway | None = None,
@@ -100,9 +99,6 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
                 )
             return change
 
-        async def disconnected() -> bool:
-            return await request.is_disconnected()
-
         return subscriptions.sse_response(
             subscriptions.stream_changes(
                 bootstrap_servers=opts.bootstrap_servers,
@@ -110,6 +106,5 @@ def add_routes(router: APIRouter, ctx: ApiContext) -> None:
                 visible=visible,
                 last_event_id=last_event_id,
                 start="now" if start == "now" else "beginning",
-                is_disconnected=disconnected,
             )
         )
