@@ -52,8 +52,8 @@ from infra.kafka.relay import (
 from infra.kafka.topic_reader import read_ranges
 from infra.postgres.idempotency_store import IDEMPOTENCY_DDL, PostgresIdempotencyStore
 from infra.postgres.key_store import PERSON_KEYS_DDL, PostgresKeyStore, label_legacy_rows
-from infra.postgres.projection_schema import ensure_tables
 from infra.postgres.position_notices import PositionNotices, install_position_notices
+from infra.postgres.projection_schema import ensure_tables
 from infra.postgres.roles import apply_grants
 from infra.readside.consistency import KafkaMessageTimes, KafkaTopicEnds, ReadYourWrites
 from infra.readside.health import Health

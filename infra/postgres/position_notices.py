@@ -96,9 +96,8 @@ class PositionNotices:
             if remaining <= 0:
                 return False
             with self._changed:
-                self._changed.wait_for(
-                    lambda: self._generation != seen, timeout=min(remaining, self.fallback)
-                )
+                if self._generation == seen:  # nothing moved since the check
+                    self._changed.wait(timeout=min(remaining, self.fallback))
 
     def close(self) -> None:
         self._stopping.set()

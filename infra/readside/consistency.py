@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
@@ -155,6 +156,6 @@ class ReadYourWrites:
             return all(applied.get(p, -1) + 1 >= end for p, end in ends.items())
 
         return all(
-            self.notices.wait_until(lambda: applied_all(projection), deadline)
+            self.notices.wait_until(partial(applied_all, projection), deadline)
             for projection in projections
         )

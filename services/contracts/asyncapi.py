@@ -39,8 +39,8 @@ from events.base import DomainEvent, Role
 from events.consent import InformationKind
 from events.envelope import CONTENT_TYPE, CONTENT_TYPE_HEADER
 from events.registry import EVENT_CLASSES
-from events.tracing import TRACEPARENT
 from events.topics import AUDIT, DEADLETTER, EVENTS, PROSECUTION, TOPICS, TopicSpec
+from events.tracing import TRACEPARENT
 from infra.audit.history import CHECKPOINT_TYPE
 from services.contracts.catalog import (
     DOCS_DIR,
@@ -519,8 +519,9 @@ def disclosure_schema(outcome: str) -> dict[str, Any]:
             "subject": {"type": "string", "format": "uuid", "description": "The person id."},
             "time": {"type": "string", "format": "date-time"},
             "datacontenttype": {"const": JSON},
-            "traceparent": record_trace("the request that disclosed (or the event disclosed, "
-            "for the prosecution feed)"),
+            "traceparent": record_trace(
+                "the request that disclosed (or the event disclosed, for the prosecution feed)"
+            ),
             "data": data,
         },
         "required": ["specversion", "id", "source", "type", "subject", "time", "data"],
