@@ -30,6 +30,7 @@ from events.topics import (
     projection_topic,
 )
 from infra.kafka.topic_reader import Message
+from infra.otel import NoSpans, Spans
 from infra.postgres.projection_store import Behind, Delivered, Partition, Starts
 from infra.readside.metrics import WorkerCounters
 from projections.audit import disclosure_changes
@@ -170,6 +171,7 @@ def create_app(
     credentials: Any = None,
     source: str = "urn:lead:site:unknown",
     counters: WorkerCounters | None = None,
+    spans: Spans | None = None,
 ) -> faust.App:
     """The workers' app: the projections, the audit trail and the prosecution feed.
 
@@ -178,6 +180,7 @@ def create_app(
     (`consumers.failures`: `retry`, or one of `max_attempts`). Everything it sends is a
     CloudEvent from `source` with its `content-type` header (`events.envelope`)."""
     retry = retry or Retry(max_attempts=max_attempts)
+    traced: Spans = spans or NoSpans()
     app = App(
         app_id,
         broker=[f"kafka://{server.strip()}" for server in bootstrap_servers.split(",")],
@@ -434,9 +437,22 @@ def create_app(
                     # Straight to the producer: faust's topic layer costs more than the write.
                     await app.producer.send(row.topic, row.key, row.value, None, None, row.headers)
 
-        await settle(
-            projector.consumer, ready, errors, starts, store, projector.nothing(), project_records
-        )
+        # A span of its own, linked to the commands whose events it stores.
+        with traced.span(
+            f"project {projector.consumer}",
+            links=sorted(traces),
+            kind="consumer",
+            attributes={"messaging.batch.message_count": len(records)},
+        ):
+            await settle(
+                projector.consumer,
+                ready,
+                errors,
+                starts,
+                store,
+                projector.nothing(),
+                project_records,
+            )
         if traces and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s: stored %d messages of %d commands",

@@ -32,6 +32,7 @@ from events.base import Role
 from events.consent import InformationKind
 from events.envelope import CloudEvent, structured_headers
 from events.topics import AUDIT
+from infra import otel
 from infra.audit.chain import StoredEvent
 from infra.audit.history import ChainHistory, install_chain, signing_key
 from infra.audit.notary import Notary
@@ -319,6 +320,7 @@ class Container:
             credentials=kafka_security.current().faust_credentials(),
             source=self.source,
             counters=counters,
+            spans=otel.spans("lead-workers", self.settings.site_id),
         )
 
     def timers(self) -> Timers:
@@ -357,6 +359,7 @@ class Container:
         pool = self.read_pool()
         ends = KafkaTopicEnds(self.settings.bootstrap_servers)
         notices = PositionNotices(self.dsn)
+        spans = otel.spans("lead-api", self.settings.site_id)
         health = Health(
             pool, ends, [p.name for p in self.projections], max_lag=self.settings.ready_max_lag
         )
@@ -380,6 +383,7 @@ class Container:
                     await purging
                 ends.close()
                 notices.close()
+                spans.close()
                 pool.close()
                 self.application.close()
 
@@ -414,7 +418,9 @@ class Container:
             max_json_depth=self.settings.max_json_depth,
         )
         install(api, Telemetry(self.read_side_gauges(health)))
-        api.add_middleware(Tracing)  # outermost: all the rest runs in the request's trace
+        api.add_middleware(
+            Tracing, spans=spans
+        )  # outermost: all the rest runs in the request's trace
         return api
 
     def read_side_gauges(self, health: Health, times: KafkaMessageTimes | None = None) -> Gauges:
