@@ -438,6 +438,7 @@ class Container:
             projection_lag=health.projection_lag,
             stuck=health.stuck,
             consumer_errors=health.consumer_errors,
+            rebuilds=health.rebuilds,
             relay_lag_seconds=relay_lag_seconds if times is not None else None,
             projection_lag_seconds=(
                 functools.partial(health.projection_lag_seconds, times) if times else None

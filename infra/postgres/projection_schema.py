@@ -51,6 +51,21 @@ CREATE TABLE IF NOT EXISTS consumer_stuck (
 """
 
 
+REBUILDS_DDL = """
+CREATE TABLE IF NOT EXISTS rebuild_progress (
+    schema text PRIMARY KEY,
+    projection text NOT NULL,
+    messages_done bigint NOT NULL,
+    messages_total bigint NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+)
+"""
+"""How far each rebuild (or as-of build) has got: one row per schema being built, written
+by the rebuilder as it goes, read by every process's `/metrics` (lead_rebuild_*)."""
+
+
 def table_ddl(schema: str, table: Table) -> list[sql.Composed]:
     columns: list[sql.Composable] = [
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
@@ -102,5 +117,6 @@ def ensure_tables(conn: psycopg.Connection[Any], projections: Iterable[Projectio
         conn.execute(POSITIONS_DDL)
         conn.execute(ERRORS_DDL)
         conn.execute(STUCK_DDL)
+        conn.execute(REBUILDS_DDL)
         for projection in projections:
             create_schema(conn, schema_of(projection.name), projection)

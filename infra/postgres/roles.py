@@ -48,6 +48,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "projection_positions": ("SELECT",),
         "consumer_errors": ("SELECT",),
         "consumer_stuck": ("SELECT",),
+        "rebuild_progress": ("SELECT",),
         PROJECTIONS: ("SELECT",),
     },
     READ: {
@@ -57,6 +58,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "projection_positions": RW,
         "consumer_errors": RW,
         "consumer_stuck": RW,
+        "rebuild_progress": RW,
         PROJECTIONS: RW,
     },
     AUDITOR: {
@@ -67,6 +69,7 @@ GRANTS: dict[str, dict[str, tuple[str, ...]]] = {
         "projection_positions": ("SELECT",),
         "consumer_errors": ("SELECT",),
         "consumer_stuck": ("SELECT",),
+        "rebuild_progress": ("SELECT",),
         PROJECTIONS: ("SELECT",),
     },
 }

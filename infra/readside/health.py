@@ -11,7 +11,14 @@ from psycopg_pool import ConnectionPool
 
 from events.topics import EVENTS
 from infra.readside.metrics import age_seconds
-from infra.readside.status import ConsumerErrors, Stuck, consumer_errors, stuck_partitions
+from infra.readside.status import (
+    ConsumerErrors,
+    RebuildProgress,
+    Stuck,
+    consumer_errors,
+    rebuilds,
+    stuck_partitions,
+)
 
 
 class Health:
@@ -83,6 +90,11 @@ class Health:
         """Per consumer: how many messages it dead-lettered, and the last error."""
         with self.pool.connection() as conn:
             return consumer_errors(conn)
+
+    def rebuilds(self) -> list[RebuildProgress]:
+        """The rebuilds running, and those finished within the last day."""
+        with self.pool.connection() as conn:
+            return rebuilds(conn)
 
     def readiness(self) -> dict[str, Any]:
         """Ready: PostgreSQL and Kafka answer, no projection is further behind than

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from infra.readside.status import ConsumerErrors, Stuck
+from infra.readside.status import ConsumerErrors, RebuildProgress, Stuck
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,15 @@ class Gauges:
     """The age of the oldest event the relay has not yet published (0: caught up)."""
     projection_lag_seconds: Callable[[], Mapping[str, float]] | None = None
     """Per projection: the age of the oldest message it has not yet applied."""
+    rebuilds: Callable[[], Sequence[RebuildProgress]] | None = None
+    """The rebuilds running (and those finished within the day), with their progress."""
 
 
 class ReadSideCollector(Collector):
     """Reads the `Gauges` callables on every scrape, and counts those that raise."""
 
     SOURCES: Final = ("events_appended", "relay_position", "projection_lag")
-    WORKERS: Final = ("stuck", "consumer_errors")  # optional fields of `Gauges`
+    WORKERS: Final = ("stuck", "consumer_errors", "rebuilds")  # optional fields of `Gauges`
     AGES: Final = ("relay_lag_seconds", "projection_lag_seconds")  # optional too
 
     def __init__(self, gauges: Gauges) -> None:
@@ -87,6 +89,7 @@ class ReadSideCollector(Collector):
         yield from self._families(None, None, None)
         yield from self._workers(None, None)
         yield from self._ages(None, None)
+        yield from self._rebuilds(None)
 
     def collect(self) -> Iterator[Metric]:
         appended = self._read("events_appended", lambda: int(self.gauges.events_appended()))
@@ -98,12 +101,44 @@ class ReadSideCollector(Collector):
         stuck, errors = self.gauges.stuck, self.gauges.consumer_errors
         stuck_now = self._read("stuck", lambda: list(stuck())) if stuck else None
         errors_now = self._read("consumer_errors", lambda: list(errors())) if errors else None
+        building = self.gauges.rebuilds
+        rebuilds_now = self._read("rebuilds", lambda: list(building())) if building else None
         relay_age, lag_age = self.gauges.relay_lag_seconds, self.gauges.projection_lag_seconds
         relay_age_now = self._read("relay_lag_seconds", relay_age) if relay_age else None
         lag_age_now = self._read("projection_lag_seconds", lag_age) if lag_age else None
         yield from self._families(appended, relayed, lag)  # after every read: counts errors
         yield from self._workers(stuck_now, errors_now)
         yield from self._ages(relay_age_now, lag_age_now)
+        yield from self._rebuilds(rebuilds_now)
+
+    def _rebuilds(self, found: Sequence[RebuildProgress] | None) -> Iterator[Metric]:
+        """How far each rebuild has got (`lead projections rebuild`, run anywhere)."""
+        if self.gauges.rebuilds is None:
+            return
+        labels = ["projection", "schema"]
+        ratio = GaugeMetricFamily(
+            "lead_rebuild_progress_ratio",
+            "How far a rebuild has got: messages applied over the messages to replay.",
+            labels=labels,
+        )
+        remaining = GaugeMetricFamily(
+            "lead_rebuild_messages_remaining",
+            "Messages a rebuild has still to replay (0 once done).",
+            labels=labels,
+        )
+        running = GaugeMetricFamily(
+            "lead_rebuild_running",
+            "1 while a rebuild runs, 0 once it finished (shown for a day after).",
+            labels=labels,
+        )
+        for r in found or ():
+            values = [r.projection, r.schema]
+            ratio.add_metric(values, r.ratio)
+            remaining.add_metric(values, max(r.total - r.done, 0))
+            running.add_metric(values, 0 if r.finished else 1)
+        yield ratio
+        yield remaining
+        yield running
 
     def _ages(self, relay: float | None, lag: Mapping[str, float] | None) -> Iterator[Metric]:
         """How old the oldest waiting event is, at the relay and at each projection."""

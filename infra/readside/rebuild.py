@@ -35,6 +35,7 @@ from infra.postgres.row_statements import column_types
 from projections.base import Projection, RowChange, reads_sealed, schema_of
 
 Progress = Callable[[int, int], None]
+REPORT_SECONDS = 1.0  # how often a running rebuild writes its progress to rebuild_progress
 Targets = dict[str, dict[TopicPartition, int]]
 """Per projection, the offset of each partition to apply up to (not including)."""
 
@@ -83,6 +84,7 @@ class Rebuilder:
         self.keys = {p.name: primary_keys(p.tables) for p in self.projections}
         self.types = {p.name: column_types(p.tables) for p in self.projections}
         self.result = RebuildResult(dict(self.schemas))
+        self._reported_at = 0.0
 
     def positions_key(self, name: str) -> str:
         return self.schemas[name].removeprefix("proj_")
@@ -113,15 +115,43 @@ class Rebuilder:
             end = consumer.end_offsets(partitions)
             total = sum(end[tp] - start[tp] for tp in partitions)
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                await self._report(conn, total, started=True)
                 targets = {p.name: dict(end) for p in self.projections}
                 await self._consume_until(consumer, conn, targets, total)
                 await self._analyze(conn)
                 if self.as_of is None:
                     await self._swap(consumer, conn, partitions, total)
+                await self._report(conn, total, finished=True)
         finally:
             consumer.close()
         self.result.seconds = asyncio.get_running_loop().time() - started
         return self.result
+
+    async def _report(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        total: int,
+        *,
+        started: bool = False,
+        finished: bool = False,
+    ) -> None:
+        """How far it has got, in rebuild_progress (every process's /metrics shows it):
+        at the start, at most once a second while it runs, and at the end."""
+        now = asyncio.get_running_loop().time()
+        if not (started or finished) and now - self._reported_at < REPORT_SECONDS:
+            return
+        self._reported_at = now
+        done = total if finished else min(self.result.messages, total)
+        for projection in self.projections:
+            await conn.execute(
+                "INSERT INTO rebuild_progress (schema, projection, messages_done, "
+                "messages_total, finished_at) VALUES (%s, %s, %s, %s, "
+                "CASE WHEN %s THEN now() END) ON CONFLICT (schema) DO UPDATE SET "
+                "messages_done = EXCLUDED.messages_done, messages_total = "
+                "EXCLUDED.messages_total, updated_at = now(), finished_at = "
+                "EXCLUDED.finished_at" + (", started_at = now()" if started else ""),
+                (self.schemas[projection.name], projection.name, done, total, finished),
+            )
 
     async def _analyze(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Fresh statistics before the tables serve queries: filled in one go, they have
@@ -176,6 +206,7 @@ class Rebuilder:
                 await self._apply(conn, batch, targets)
                 if self.progress:
                     self.progress(min(self.result.messages, total), total)
+                await self._report(conn, total)
 
     async def _apply(
         self,

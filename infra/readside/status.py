@@ -52,6 +52,32 @@ class ConsumerErrors:
     last_error: str
 
 
+@dataclass(frozen=True)
+class RebuildProgress:
+    """One rebuild's progress (table rebuild_progress): `schema` is what it builds."""
+
+    projection: str
+    schema: str
+    done: int
+    total: int
+    finished: bool
+
+    @property
+    def ratio(self) -> float:
+        return 1.0 if self.total <= 0 else min(self.done / self.total, 1.0)
+
+
+def rebuilds(conn: psycopg.Connection[Any], within_hours: int = 24) -> list[RebuildProgress]:
+    """The rebuilds running, and those finished within the last `within_hours`."""
+    rows = conn.execute(
+        "SELECT projection, schema, messages_done, messages_total, finished_at IS NOT NULL "
+        "FROM rebuild_progress WHERE finished_at IS NULL "
+        "OR finished_at > now() - make_interval(hours => %s) ORDER BY projection, schema",
+        (within_hours,),
+    ).fetchall()
+    return [RebuildProgress(p, s, int(d), int(t), bool(f)) for p, s, d, t, f in rows]
+
+
 def stuck_partitions(conn: psycopg.Connection[Any]) -> list[Stuck]:
     rows = conn.execute(
         "SELECT consumer, topic, partition, since, failures, error FROM consumer_stuck "

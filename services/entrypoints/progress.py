@@ -1,13 +1,26 @@
-"""Progress of a long-running command: a bar with a rate and an ETA at a terminal, plain
-log lines (every 10 % or 10 s, and at the end) when output goes to a file or a pipe, so
-log files never get carriage returns or cursor codes."""
+"""Progress of a long-running command: a `rich` bar with a rate and an ETA at a terminal,
+plain log lines (every 10 % or 10 s, and at the end) when output goes to a file or a
+pipe, so log files never get carriage returns or cursor codes."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import time
 from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as Bar
 
 log = logging.getLogger("lead.progress")
 
@@ -20,12 +33,15 @@ class Progress:
         width: int = 30,
         *,
         every_seconds: float = 10.0,
+        terminal: bool | None = None,
     ) -> None:
         self.what = what
         self.stream = stream
         self.width = width
         self.started = time.monotonic()
-        self.terminal = stream.isatty()
+        self.terminal = stream.isatty() if terminal is None else terminal
+        self._bar: Bar | None = None
+        self._task: TaskID | None = None
         self.every_seconds = every_seconds
         self._logged_at = self.started
         self._logged_tenth = -1
@@ -48,9 +64,30 @@ class Progress:
                 else:
                     log.info("%s: %d of %d (%.1f/s, ETA %.0fs)", self.what, done, total, rate, eta)
             return
-        filled = int(self.width * done / total) if total else self.width
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.what} [{bar}] {done}/{total}  {rate:.1f}/s  ETA {eta:.0f}s ")
+        if self._bar is None:
+            console = Console(file=self.stream, force_terminal=True)
+            self._bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=self.width),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self._task = self._bar.add_task(self.what, total=total)
+            self._bar.start()
+            atexit.register(self.close)  # an interrupted run leaves the cursor shown
+        assert self._task is not None
+        self._bar.update(self._task, completed=done, total=total)
         if done >= total:
-            self.stream.write(f"\n{self.what}: done in {elapsed:.1f}s\n")
-        self.stream.flush()
+            self.close()
+            self.stream.write(f"{self.what}: done in {elapsed:.1f}s\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Stop the bar (at the end, or when the command stops early)."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None

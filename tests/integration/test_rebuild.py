@@ -52,6 +52,20 @@ def rebuild(container: Container, as_of: datetime | None = None) -> Any:
     return result
 
 
+def rebuild_metrics(container: Container) -> dict[str, float]:
+    """The lead_rebuild_* samples of the read side's /metrics, by name and schema."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = generate_latest(container.process_metrics()).decode()
+    return {
+        f"{sample.name}:{sample.labels['schema']}": sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("lead_rebuild_")
+        for sample in family.samples
+    }
+
+
 def test_a_rebuild_from_offset_zero_gives_every_row_and_is_repeatable(
     container: Container,
 ) -> None:
@@ -60,6 +74,11 @@ def test_a_rebuild_from_offset_zero_gives_every_row_and_is_repeatable(
     drain(container)
     first = rebuild(container)
     assert first.schema == "proj_referrals"
+    # Operators see how far it got, and that it is done, on /metrics.
+    shown = rebuild_metrics(container)
+    assert shown["lead_rebuild_progress_ratio:proj_referrals__next"] == 1.0
+    assert shown["lead_rebuild_messages_remaining:proj_referrals__next"] == 0
+    assert shown["lead_rebuild_running:proj_referrals__next"] == 0
     built = rows(container.settings.dsn, "proj_referrals", tag)
     assert sorted(r[0] for r in built) == sorted(ids)
     assert {r[1] for r in built} == {"eligible"} and {r[2] for r in built} == {2}

@@ -68,3 +68,14 @@ def test_progress_into_a_file_is_log_lines_not_a_bar(caplog: pytest.LogCaptureFi
     assert lines[-1].startswith("rebuilding: done, 1000 in")
     assert 2 <= len(lines) <= 12  # every tenth, not every call
     assert not any("\r" in line for line in lines)
+
+
+def test_progress_at_a_terminal_is_a_rich_bar() -> None:
+    out = io.StringIO()
+    progress = Progress("rebuilding", stream=out, terminal=True)
+    for done in range(0, 1001, 250):
+        progress(done, 1000)
+    shown = out.getvalue()
+    assert "rebuilding" in shown and "1000/1000" in shown
+    assert "━" in shown  # rich's bar, not the old hand-drawn one
+    assert shown.rstrip().endswith("s")  # "rebuilding: done in 0.0s"
