@@ -73,9 +73,10 @@ def grants(settings: Settings) -> dict[str, tuple[Grant, ...]]:
             Grant("topic", AUDIT, WRITE),  # disclosure records
             Grant("cluster", "kafka-cluster", ("IDEMPOTENT_WRITE",)),
         ),
-        "replay": (
+        "replay": (  # infra/kafka/deadletters.py REPLAYABLE: what can be dead-lettered
             Grant("topic", DEADLETTER, READ),
             Grant("topic", EVENTS, WRITE),
+            Grant("topic", AUDIT, WRITE),
             Grant("cluster", "kafka-cluster", ("IDEMPOTENT_WRITE",)),
         ),
     }

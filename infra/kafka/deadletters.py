@@ -10,10 +10,19 @@ from typing import Any
 from kafka import KafkaProducer
 
 from events.envelope import Headers, with_content_type
-from events.topics import DEADLETTER
+from events.topics import AUDIT, DEADLETTER, EVENTS
 from infra.kafka.relay import make_producer
 
 REPLAY_HEADER = "lead-replayed-from"
+
+REPLAYABLE = (EVENTS, AUDIT)
+"""The topics whose consumers dead-letter (the projections, the feed, the audit trail),
+and so the only ones a replay sends to: the replay credential may write these alone."""
+
+
+def replayable(letter: DeadLetter) -> bool:
+    """Whether the replay may send this dead letter back (it names a topic it may write)."""
+    return letter.record.get("topic") in REPLAYABLE and letter.original is not None
 
 
 def record_of(value: bytes) -> dict[str, Any]:
@@ -72,13 +81,14 @@ def replay(
     bootstrap_servers: str, letters: list[DeadLetter], producer: KafkaProducer | None = None
 ) -> int:
     """Send the original messages back to their topic, with their headers (and a
-    `content-type`: every message on the bus is a CloudEvent); consumers are idempotent."""
+    `content-type`: every message on the bus is a CloudEvent); consumers are idempotent.
+    Only those `replayable` are sent (the others are left where they are)."""
     producer = producer or make_producer(bootstrap_servers)
     sent = 0
     try:
         for letter in letters:
             value = letter.original
-            if value is None:
+            if value is None or not replayable(letter):
                 continue
             key = letter.record.get("key")
             producer.send(

@@ -30,7 +30,7 @@ from consumers.projector import Projector
 from events.envelope import CONTENT_TYPE, CloudEvent, structured_headers
 from events.topics import AUDIT, DEADLETTER, PROSECUTION, TOPICS, projection_topic
 from infra.kafka import security as kafka_security
-from infra.kafka.deadletters import REPLAY_HEADER, list_dead_letters, record_of, replay
+from infra.kafka.deadletters import REPLAY_HEADER, record_of
 from infra.kafka.security import client_kwargs
 from infra.postgres.projection_store import RowState
 from infra.settings import PROJECT_ROOT, Settings
@@ -147,14 +147,11 @@ def traffic(backend: Backend, people: dict[str, dict[str, str]]) -> Traffic:
 
     wait_until(lambda: bool(letters()), 60, "the poison's dead letter", backend.procs)
     first = letters()[0]
-    # What `lead deadletter replay` runs; in this process (as the admin), since the replay
-    # credential may write lead.events.v1 only and this dead letter comes from lead.audit.v1.
-    chosen = [
-        x
-        for x in list_dead_letters(settings.bootstrap_servers)
-        if (x.partition, x.offset) == (first.partition, first.offset)
-    ]
-    assert replay(settings.bootstrap_servers, chosen) == 1
+    # The operator's command, with the replay credential: dead letters from lead.audit.v1
+    # go back there like those from lead.events.v1.
+    done = run_lead("deadletter", "replay", "--offset", f"{first.partition}:{first.offset}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "replayed 1 messages", done.stdout + done.stderr[-2000:]
     wait_until(lambda: len(letters()) >= 2, 60, "the replay's dead letter", backend.procs)
 
     # A tombstone as the projections consumer writes one for a deleted row.

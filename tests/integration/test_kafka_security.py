@@ -251,7 +251,7 @@ def test_a_component_reads_its_topics_and_is_refused_the_others(
         "relay": {AUDIT},
         "workers": {PROSECUTION, DEADLETTER, REFERRALS},
         "api": {AUDIT},
-        "replay": {EVENTS},
+        "replay": {EVENTS, AUDIT},
     }[component]
     assert refused == set(ALL_TOPICS) - READS[component] - writes
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from services.entrypoints.cli.shared import AsJson, print_json, settings
+from services.entrypoints.cli.shared import AsJson, bad_usage, print_json, settings
 
 app = typer.Typer(
     name="deadletter",
@@ -52,13 +52,22 @@ def replay(
     ] = None,
 ) -> None:
     """Send dead-lettered messages back to their topic to be tried again."""
-    from infra.kafka.deadletters import list_dead_letters
+    from infra.kafka.deadletters import REPLAYABLE, list_dead_letters, replayable
     from infra.kafka.deadletters import replay as send_back
 
     found = settings(component="replay")
     letters = list_dead_letters(found.bootstrap_servers)
     chosen = [x for x in letters if offset is None or f"{x.partition}:{x.offset}" == offset]
+    if offset is not None and not chosen:
+        raise bad_usage(f"no dead letter at --offset {offset}; `lead deadletter list` shows them")
+    left = [x for x in chosen if not replayable(x)]
     typer.echo(f"replayed {send_back(found.bootstrap_servers, chosen)} messages")
+    if left:
+        typer.echo(
+            f"left {len(left)} that name no topic a replay sends to ({', '.join(REPLAYABLE)}) "
+            "or carry no message",
+            err=True,
+        )
 
 
 def register(root: typer.Typer) -> None:
