@@ -24,6 +24,7 @@ def test_no_role_but_the_owner_may_change_or_remove_events_or_the_chain() -> Non
         "projection_positions",
         "consumer_errors",
         "consumer_stuck",
+        "rebuild_progress",
         "{projections}",
     }
 
