@@ -31,6 +31,15 @@ def new() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
+def child(parent: str | None) -> str:
+    """A span of its own in `parent`'s trace when that is a valid traceparent, else a new trace."""
+    found = valid(parent)
+    if found is None:
+        return new()
+    version, trace, _, flags = found.split("-")
+    return f"{version}-{trace}-{secrets.token_hex(8)}-{flags}"
+
+
 def valid(value: str | None) -> str | None:
     """`value` if it is a traceparent of version 00 with non-zero ids (lower case)."""
     if value is None or not _PATTERN.fullmatch(value):

@@ -25,6 +25,17 @@ def projection(container: Container) -> Iterator[str]:
         conn.execute("DELETE FROM projection_positions WHERE projection = %s", (name,))
 
 
+@pytest.fixture
+def notices(container: Container) -> Iterator[PositionNotices]:
+    """A listener whose waiters, without a notification, would look again only after a
+    minute: a wait that ends sooner was woken by NOTIFY."""
+    found = PositionNotices(container.settings.dsn, fallback=60)
+    found.wait_until(lambda: True, 0)  # starts the listener
+    assert found.connected.wait(10), "the listener did not connect"
+    yield found
+    found.close()
+
+
 def offset_of(container: Container, projection: str) -> int:
     with psycopg.connect(container.settings.dsn, autocommit=True) as conn:
         row = conn.execute(
@@ -49,21 +60,22 @@ def move(container: Container, projection: str, offset: int, after: float) -> th
     return thread
 
 
+def woken(
+    container: Container, notices: PositionNotices, projection: str, offset: int, within: float
+) -> bool:
+    """Whether a waiter for `offset` wakes within `within` seconds of a commit of it."""
+    started = time.monotonic()
+    writer = move(container, projection, offset, after=0.5)
+    woke = notices.wait_until(lambda: offset_of(container, projection) >= offset, started + within)
+    writer.join()
+    return woke
+
+
 def test_a_waiter_wakes_when_a_position_is_committed_not_by_polling(
-    container: Container, projection: str
+    container: Container, projection: str, notices: PositionNotices
 ) -> None:
-    # Without a notification it would look again only after a minute.
-    notices = PositionNotices(container.settings.dsn, fallback=60)
-    try:
-        assert not notices.wait_until(lambda: offset_of(container, projection) >= 7, 0)
-        assert notices.connected.wait(10), "the listener did not connect"
-        started = time.monotonic()
-        writer = move(container, projection, 7, after=0.5)
-        woke = notices.wait_until(lambda: offset_of(container, projection) >= 7, started + 30)
-        writer.join()
-        assert woke, "no notification woke the waiter within 30 s"
-    finally:
-        notices.close()
+    assert not notices.wait_until(lambda: offset_of(container, projection) >= 7, 0)
+    assert woken(container, notices, projection, 7, 30), "no notification woke the waiter"
 
 
 def test_the_trigger_notifies_the_channel_at_commit(container: Container, projection: str) -> None:
@@ -75,22 +87,14 @@ def test_the_trigger_notifies_the_channel_at_commit(container: Container, projec
 
 
 def test_a_listener_postgres_dropped_reconnects_and_waiters_still_wake(
-    container: Container, projection: str
+    container: Container, projection: str, notices: PositionNotices
 ) -> None:
-    notices = PositionNotices(container.settings.dsn, fallback=60)
-    try:
-        notices.wait_until(lambda: True, 0)
-        assert notices.connected.wait(10)
-        with psycopg.connect(container.settings.dsn, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query = %s AND pid <> pg_backend_pid()",
-                (f"LISTEN {CHANNEL}",),
-            )
-        started = time.monotonic()
-        writer = move(container, projection, 11, after=0.5)
-        woke = notices.wait_until(lambda: offset_of(container, projection) >= 11, started + 45)
-        writer.join()
-        assert woke, "the waiter never saw the position move after the listener's reconnect"
-    finally:
-        notices.close()
+    with psycopg.connect(container.settings.dsn, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query = %s AND pid <> pg_backend_pid()",
+            (f"LISTEN {CHANNEL}",),
+        )
+    assert woken(container, notices, projection, 11, 45), (
+        "the waiter never saw the position move after the listener's reconnect"
+    )
